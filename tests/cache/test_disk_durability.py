@@ -37,7 +37,7 @@ def partial_temp_file(root: Path) -> bool:
 def run_writer_and_kill(root: Path, *, mid_write: bool) -> None:
     """Start the writer, SIGKILL it on "acked" (or once a later put is half on disk)."""
     child = subprocess.Popen(
-        [sys.executable, str(WRITER), str(root), str(ACKED_SIZE), str(INFLIGHT_SIZE)],
+        [sys.executable, str(WRITER), "kill", str(root), str(ACKED_SIZE), str(INFLIGHT_SIZE)],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         # The child imports `cache` from this checkout, installed or not.
