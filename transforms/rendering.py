@@ -1,0 +1,127 @@
+"""render(): source bytes and a TransformSpec in, encoded bytes and what was reached out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.errors import InvalidRequest, TargetSizeUnreachable
+from transforms import vips
+from transforms.encode import encode
+from transforms.geometry import plan_geometry, scale_to
+from transforms.job import Job
+from transforms.pipeline import build_image
+from transforms.probe import SourceInfo, probe
+from transforms.spec import ImageFormat, TransformSpec
+from transforms.target_size import AIM, PRIORS, expected_size, first_guess, search_quality
+
+DEFAULT_MAX_PIXELS = 100_000_000
+# Below this quality a byte cap is met by shrinking the image instead, where that is allowed.
+SHRINK_FLOOR = 30
+# Quality the image is shrunk for, so what comes out of a shrink still looks like a photo.
+SHRINK_QUALITY = 60
+MAX_SHRINKS = 6
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    data: bytes
+    width: int
+    height: int
+    format: ImageFormat
+    quality: int | None  # the quality encoded at; None for Png and passthrough
+    encodes: int
+    passthrough: bool = False
+
+    @property
+    def mime_type(self) -> str:
+        return self.format.mime_type
+
+
+def render(
+    data: bytes, spec: TransformSpec, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> RenderResult:
+    """Render data as spec says; raises the typed errors of config.errors on bad input."""
+    vips.configure()
+    info = probe(data, max_pixels)
+    output = spec.format.type or info.default_output
+    if _passes_through(data, spec, info, output):
+        vips.decodes_fully(data)
+        return RenderResult(data, info.width, info.height, output, None, 0, passthrough=True)
+    cap = _cap(spec)
+    if cap is not None and not output.sizeable:
+        raise InvalidRequest(
+            f"A file-size cap needs Jpeg, Webp or Avif output; this image would be {output.value}. "
+            "Set format.type to one of them."
+        )
+    job = Job(spec, plan_geometry(info.width, info.height, spec.resize, spec.downsize), output)
+    with vips.translated():
+        image = build_image(data, job)
+        if cap is None:
+            out = encode(image, output, spec.format.quality, spec.format.priority)
+            return RenderResult(out, image.width, image.height, output, _q(output, spec), 1)
+        return _render_under_cap(vips.copy_memory(image), job, cap)
+
+
+def _passes_through(
+    data: bytes, spec: TransformSpec, info: SourceInfo, output: ImageFormat
+) -> bool:
+    """Downsize promises the source's own bytes when it is already within every cap."""
+    if spec.downsize is None or output is not info.native_output:
+        return False
+    caps = spec.downsize
+    within = (not caps.max_width or info.width <= caps.max_width) and (
+        not caps.max_height or info.height <= caps.max_height
+    )
+    small_enough = spec.max_bytes is None or len(data) <= spec.max_bytes
+    return within and small_enough and info.pages == 1
+
+
+def _cap(spec: TransformSpec) -> int | None:
+    caps = [c for c in (spec.format.target_size, spec.max_bytes) if c is not None]
+    return min(caps) if caps else None
+
+
+def _q(output: ImageFormat, spec: TransformSpec) -> int | None:
+    return spec.format.quality if output.lossy else None
+
+
+def _render_under_cap(image: vips.Image, job: Job, cap: int) -> RenderResult:
+    spec, output = job.spec, job.output
+    priority = spec.format.priority
+    encodes = 0
+
+    def encode_at(quality: int) -> bytes:
+        nonlocal encodes
+        encodes += 1
+        return encode(image, output, quality, priority)
+
+    targeted = spec.format.target_size is not None
+    if not targeted:
+        # A plain cap: the quality asked for, lowered only if the result is too large.
+        first = encode_at(spec.format.quality)
+        if len(first) <= cap:
+            return RenderResult(first, image.width, image.height, output, spec.format.quality, 1)
+    high = 100 if targeted else spec.format.quality - 1
+    floor = SHRINK_FLOOR if spec.may_shrink_to_fit else 1
+    slope = PRIORS[output].slope
+    guess = first_guess(output, cap, image.width * image.height)
+    for _ in range(MAX_SHRINKS + 1):
+        state = search_quality(encode_at, cap, first=guess, slope=slope, low=floor, high=high)
+        if state.best is not None:
+            quality, out = state.best
+            return RenderResult(out, image.width, image.height, output, quality, encodes)
+        if not spec.may_shrink_to_fit or (image.width, image.height) == (1, 1):
+            break
+        # Shrink so that SHRINK_QUALITY, extrapolated from the floor's size, lands near the cap.
+        # Bytes grow with about pixels^0.8 (smaller images carry more detail per pixel), so the
+        # side scales by the size ratio to the power 1 / (2 * 0.8).
+        expected = expected_size(output, state.sizes[floor], floor, SHRINK_QUALITY)
+        factor = min(0.9, (cap * AIM / expected) ** 0.625)
+        width, height = scale_to(image.width, image.height, factor)
+        image = vips.copy_memory(vips.resize_exact(image, width, height))
+        guess = SHRINK_QUALITY
+    raise TargetSizeUnreachable(
+        f"The image cannot be encoded as {output.value} in {cap:,} bytes at "
+        f"{image.width}x{image.height} even at the lowest quality; raise the size cap or "
+        "ask for smaller dimensions."
+    )

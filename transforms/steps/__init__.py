@@ -1,0 +1,1 @@
+"""Pipeline steps: one small module each, one signature ``(image, job) -> image``, guard first."""

@@ -1,0 +1,187 @@
+"""The one module that talks to pyvips: setup for untrusted input and the operations we use.
+
+``pyvips.Error`` never escapes: decode failures become ``UnsupportedImage``. libvips evaluates
+lazily, so a corrupt source usually fails inside ``encode``/``copy_memory`` rather than at load;
+``translated()`` wraps the whole render for that reason.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pyvips
+
+from config.errors import UnsupportedImage
+from transforms.spec import Color
+
+Image = Any  # pyvips ships no type information; this names what the steps pass around
+
+# The loaders we accept; every other libvips loader (csv, matrix, raw, vips, ...) is blocked.
+ALLOWED_LOADERS = (
+    "VipsForeignLoadJpeg",
+    "VipsForeignLoadPng",
+    "VipsForeignLoadWebp",
+    "VipsForeignLoadNsgif",
+    "VipsForeignLoadHeif",
+    "VipsForeignLoadTiff",
+    "VipsForeignLoadSvg",
+)
+
+
+@functools.cache
+def configure() -> None:
+    """Set libvips up for untrusted input, once per process."""
+    pyvips.cache_set_max(0)  # no operation cache: every render is distinct, memory stays flat
+    pyvips.concurrency_set(1)  # one thread per image; parallelism comes from the worker pool
+    pyvips.block_untrusted_set(True)
+    pyvips.operation_block_set("VipsForeignLoad", True)
+    for loader in ALLOWED_LOADERS:
+        pyvips.operation_block_set(loader, False)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Turn a libvips failure into UnsupportedImage with libvips' own first reason."""
+    try:
+        yield
+    except pyvips.Error as exc:
+        raise UnsupportedImage(
+            f"The image could not be decoded ({_reason(exc)}). It may be truncated or corrupt."
+        ) from exc
+
+
+def _reason(exc: pyvips.Error) -> str:
+    lines = [line.strip() for line in str(exc.detail or exc.message).splitlines() if line.strip()]
+    reason = lines[0] if lines else "unknown error"
+    return reason[:160]
+
+
+def load_header(data: bytes, loader: str) -> Image:
+    """Open the source with one named loader, reading its header only."""
+    with translated():
+        load = getattr(pyvips.Image, f"{loader}load_buffer")
+        return load(data, access="sequential", fail_on="error")
+
+
+def thumbnail(data: bytes, width: int, height: int, *, crop: str | None = None) -> Image:
+    """Shrink-on-load to width x height (exact unless crop), upright, colour-managed to sRGB."""
+    # fail_on must reach the loader through option_string: thumbnail's own fail_on argument
+    # is not passed on (a truncated JPEG rendered grey with it).
+    options: dict[str, object] = {
+        "height": height,
+        "export_profile": "srgb",
+        "option_string": "fail_on=error",
+    }
+    if crop is None:
+        options["size"] = "force"
+    else:
+        options["crop"] = crop
+    with translated():
+        return pyvips.Image.thumbnail_buffer(data, width, **options)
+
+
+def decodes_fully(data: bytes) -> None:
+    """Decode every pixel at a small scale; raise UnsupportedImage if any is missing."""
+    with translated():
+        pyvips.Image.thumbnail_buffer(data, 64, option_string="fail_on=error").avg()
+
+
+def decodes_a_pixel(image: Image) -> None:
+    """Decode the first pixel only: proves the codec is there without decoding the image."""
+    with translated():
+        image.crop(0, 0, 1, 1).avg()
+
+
+def fields(image: Image) -> list[str]:
+    names: list[str] = image.get_fields()
+    return names
+
+
+def get(image: Image, name: str, default: object = None) -> object:
+    return image.get(name) if name in fields(image) else default
+
+
+def to_srgb(image: Image) -> Image:
+    """8-bit sRGB (or 8-bit grey), whatever the source's colourspace and depth."""
+    if image.interpretation not in ("srgb", "b-w"):
+        image = image.colourspace("srgb")
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    return image
+
+
+def grayscale(image: Image) -> Image:
+    return image.colourspace("b-w")
+
+
+def with_background(image: Image, color: Color) -> tuple[Image, list[float]]:
+    """The image in enough bands to hold color, and color as a pixel of that image."""
+    if image.bands <= 2 and not color.is_gray:
+        image = image.colourspace("srgb")
+    if color.alpha < 255 and not image.hasalpha():
+        image = image.addalpha()
+    pixel = [float(color.red)] if image.bands <= 2 else [color.red, color.green, color.blue]
+    if image.hasalpha():
+        pixel = [*pixel, color.alpha]
+    return image, [float(v) for v in pixel]
+
+
+def embed(image: Image, x: int, y: int, width: int, height: int, color: Color) -> Image:
+    image, pixel = with_background(image, color)
+    return image.embed(x, y, width, height, extend="background", background=pixel)
+
+
+def extract(image: Image, left: int, top: int, width: int, height: int) -> Image:
+    return image.extract_area(left, top, width, height)
+
+
+def scale(image: Image, factor: float) -> Image:
+    return image.resize(factor)
+
+
+def resize_exact(image: Image, width: int, height: int) -> Image:
+    return image.resize(width / image.width, vscale=height / image.height)
+
+
+def gaussblur(image: Image, sigma: float) -> Image:
+    if not image.hasalpha():
+        return image.gaussblur(sigma)
+    # Blur premultiplied so transparent pixels do not bleed their colour into the edges.
+    return image.premultiply().gaussblur(sigma).unpremultiply().cast("uchar")
+
+
+def over(background: Image, image: Image, x: int, y: int) -> Image:
+    return background.composite2(image, "over", x=x, y=y).cast("uchar")
+
+
+def flatten(image: Image, color: Color) -> Image:
+    """Composite the image over an opaque color, dropping the alpha channel."""
+    if not image.hasalpha():
+        return image
+    if image.bands == 2 and not color.is_gray:
+        image = image.colourspace("srgb")
+    pixel = [float(color.red)] if image.bands == 2 else [color.red, color.green, color.blue]
+    return image.flatten(background=[float(v) for v in pixel])
+
+
+def strip(image: Image) -> Image:
+    """A copy without EXIF, XMP, IPTC, ICC or orientation: nothing personal leaves."""
+    image = image.copy()
+    for name in fields(image):
+        if name.startswith(("exif-", "xmp-", "iptc-", "icc-", "orientation", "gif-", "heif-")):
+            image.remove(name)
+    return image
+
+
+def copy_memory(image: Image) -> Image:
+    with translated():
+        return image.copy_memory()
+
+
+def save(image: Image, saver: str, options: dict[str, object]) -> bytes:
+    with translated():
+        data: bytes = getattr(image, f"{saver}_buffer")(keep=pyvips.ForeignKeep.NONE, **options)
+    return data
