@@ -55,8 +55,8 @@ async def race(root: Path, seed: int, count: int, size: int) -> None:
 
 if __name__ == "__main__":
     mode, root, *numbers = sys.argv[1:]
-    args = [int(n) for n in numbers]
+    n = [int(x) for x in numbers]
     if mode == "kill":
-        anyio.run(put_then_keep_writing, Path(root), *args)
+        anyio.run(put_then_keep_writing, Path(root), n[0], n[1])
     else:
-        anyio.run(race, Path(root), *args)
+        anyio.run(race, Path(root), n[0], n[1], n[2])
