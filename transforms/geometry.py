@@ -6,6 +6,7 @@ what size the loader scales to, what is cropped, and where the image sits on the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from transforms.spec import Downsize, Fit, Gravity, Resize
@@ -74,8 +75,13 @@ def plan_geometry(
 
 
 def scale_to(width: int, height: int, factor: float) -> tuple[int, int]:
-    """Both sides scaled by factor, rounded, never below one pixel."""
-    return max(1, round(width * factor)), max(1, round(height * factor))
+    """Both sides scaled by factor, rounded half up, never below one pixel."""
+    return max(1, _half_up(width * factor)), max(1, _half_up(height * factor))
+
+
+def _half_up(value: float) -> int:
+    # Not round(): banker's rounding would make 562.5 -> 562 but 563.5 -> 564.
+    return math.floor(value + 0.5)
 
 
 def _unchanged(width: int, height: int) -> Plan:

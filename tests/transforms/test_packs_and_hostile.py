@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from config.errors import ImageTooLarge, NotFound, UnsupportedImage
+from tests.transforms.images import FIXTURES, corpus, decode
+from transforms import PACKS, get_pack, render
+
+PACK_SIZES = {
+    "instagram-feed": (1080, 1350),
+    "instagram-story": (1080, 1920),
+    "tiktok": (1080, 1920),
+    "youtube-thumbnail": (1280, 720),
+    "twitter-post": (1600, 900),
+    "linkedin-post": (1200, 627),
+    "pinterest-pin": (1000, 1500),
+}
+
+
+def test_the_seven_packs_are_registered() -> None:
+    assert set(PACKS) == set(PACK_SIZES)
+    assert get_pack("youtube-thumbnail").max_bytes == 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize("pack_id", sorted(PACK_SIZES))
+def test_pack_renders_to_its_size(pack_id: str) -> None:
+    pack = get_pack(pack_id)
+    result = render(corpus("photo-progressive-1944x2592.jpg"), pack.spec())
+    assert (result.width, result.height) == PACK_SIZES[pack_id]
+    assert result.format.value == "Jpeg" and result.quality == 85
+    if pack.max_bytes:
+        assert len(result.data) <= pack.max_bytes
+
+
+def test_unknown_pack_is_not_found() -> None:
+    with pytest.raises(NotFound) as info:
+        get_pack("myspace-banner")
+    assert info.value.status == 404 and "instagram-feed" in info.value.message
+
+
+HOSTILE = [
+    pytest.param("empty.jpg", UnsupportedImage, "empty", id="empty"),
+    pytest.param("truncated.jpg", UnsupportedImage, "truncated", id="truncated"),
+    pytest.param("heic-iphone-p3.heic", UnsupportedImage, "HEVC", id="heic-without-decoder"),
+    pytest.param("bomb-png-16383x16383.png", ImageTooLarge, "16383x16383", id="png-bomb"),
+    pytest.param(
+        "bomb-svg-10000000x10000000.svg", ImageTooLarge, "10000000x10000000", id="svg-bomb"
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "error", "words"), HOSTILE)
+def test_hostile_files_give_their_documented_error(
+    name: str, error: type[Exception], words: str
+) -> None:
+    from transforms import parse_spec
+
+    with pytest.raises(error) as info:
+        render(corpus(name), parse_spec({"resize": {"width": 100}}))
+    assert words in str(info.value)
+
+
+def test_unknown_bytes_are_unsupported() -> None:
+    from transforms import parse_spec
+
+    for junk in (b"hello world, not an image", b"%PDF-1.7\n", b"\x00" * 100, b'{"json": true}'):
+        with pytest.raises(UnsupportedImage):
+            render(junk, parse_spec({}))
+
+
+def test_lying_extension_and_svg_lookalike_use_the_right_loader() -> None:
+    from transforms import parse_spec, probe
+
+    assert probe(corpus("png-with-jpg-extension.jpg"), 10**8).kind == "png"
+    assert probe(corpus("looks-like-svg.webp"), 10**8).kind == "webp"
+    result = render(corpus("looks-like-svg.webp"), parse_spec({}))
+    assert result.format.value == "Webp" and (result.width, result.height) == (256, 256)
+
+
+def test_script_laden_svg_renders_to_pixels() -> None:
+    from transforms import parse_spec
+
+    result = render(corpus("svg-with-scripts.svg"), parse_spec({"format": "Png"}))
+    assert (result.width, result.height) == (200, 100)
+    assert b"<script" not in result.data and decode(result.data).bands == 4
+
+
+def test_pixel_cap_counts_every_frame() -> None:
+    from transforms import parse_spec
+
+    with pytest.raises(ImageTooLarge) as info:
+        render(corpus("gif-animated.gif"), parse_spec({}), max_pixels=80 * 80 * 10)
+    assert "30 frames" in info.value.message
+    assert render(corpus("gif-animated.gif"), parse_spec({}), max_pixels=80 * 80 * 30).width == 80
+
+
+def test_tiny_images() -> None:
+    from transforms import parse_spec
+
+    assert (
+        render(corpus("tiny-1x1.png"), parse_spec({"resize": {"width": 100, "height": 50}})).width
+        == 100
+    )
+    assert render(corpus("tiny-1x1.png"), parse_spec({"format": "Jpeg"})).height == 1
+
+
+BIG_JPEG = """
+import json, resource, sys
+from transforms import parse_spec, render
+data = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = render(data, parse_spec({"resize": {"width": 1200}, "format": "Webp"}))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"width": result.width, "height": result.height, "grew_kib": after - before}))
+"""
+
+
+def test_a_99_megapixel_jpeg_renders_with_bounded_memory() -> None:
+    """Shrink-on-load: the 299 MB of decoded pixels are never all in memory at once."""
+    out = subprocess.run(
+        [sys.executable, "-c", BIG_JPEG, str(FIXTURES / "bomb-jpeg-9643x10328.jpg")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    report = json.loads(out.stdout)
+    assert (report["width"], report["height"]) == (1200, 1285)
+    assert report["grew_kib"] < 120 * 1024, report
