@@ -197,6 +197,7 @@ class TieredCache:
             self.counters.dropped_writes += 1
             self._log.warning("second tier is behind: not storing %s", key)
             return
+        # asyncio, not an anyio task group: write-behinds outlive the request that started them.
         task = asyncio.get_running_loop().create_task(self._write_quietly(key, obj))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -209,12 +210,13 @@ class TieredCache:
 
     def _fault(self, action: str, key: str, exc: Exception) -> None:
         self.counters.faults += 1
-        # A StoreUnavailable names the store and the cause; anything else is a bug worth a trace.
-        detail = isinstance(exc, StoreUnavailable) or isinstance(exc, TimeoutError)
+        # A StoreUnavailable names the store and the cause, and a timeout is our own deadline;
+        # anything else is a bug in a store and worth its traceback.
+        expected = isinstance(exc, StoreUnavailable | TimeoutError)
         self._log.warning(
             "second tier %s %s failed: %s",
             action,
             key,
-            exc or type(exc).__name__,
-            exc_info=None if detail else exc,
+            str(exc) or type(exc).__name__,
+            exc_info=None if expected else exc,
         )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import pytest
 from aiobotocore.session import AioSession
 
 from cache import S3Store, StoredObject
-from tests.support.moto import MotoServer
+from tests.support.moto import MotoServer, isolated_session
 from tests.support.stores import CREDENTIALS, FakeClock, open_s3_store
 
 pytestmark = pytest.mark.anyio
@@ -91,3 +94,25 @@ async def test_a_bucket_outside_us_east_1_is_created_with_its_region(
 
 def test_credentials_never_show_their_secret() -> None:
     assert "testing-secret" not in repr(CREDENTIALS)
+
+
+async def test_the_test_session_ignores_the_machines_aws_setup(
+    moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hostile environment: a missing profile, unreadable config files, and an instance
+    # metadata endpoint that counts every connection it is offered.
+    with socket.create_server(("127.0.0.1", 0)) as metadata:
+        metadata.setblocking(False)
+        monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-config"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "machine-key-that-must-not-be-used")
+        port = metadata.getsockname()[1]
+        monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://127.0.0.1:{port}/")
+        session = isolated_session(tmp_path)
+        async with open_s3_store(moto.endpoint_url, session) as store:
+            await store.put("renders/iso", b"isolated", content_type="image/png", expires_at=None)
+            got = await store.get("renders/iso")
+        assert got is not None and got.data == b"isolated"
+        with pytest.raises(BlockingIOError):
+            metadata.accept()  # nobody knocked
