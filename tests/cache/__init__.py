@@ -1,0 +1,1 @@
+"""Tests of the cache package: the store contract, tiers, faults and durability."""
