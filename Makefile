@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PACKAGES := config transforms cache origin
 
-.PHONY: run test lint typecheck pytest bench clean venv
+.PHONY: run test lint typecheck pytest bench bench-smoke clean venv
 
 venv: $(STAMP)
 
@@ -29,7 +29,10 @@ typecheck: venv
 pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+bench-smoke: venv
+	$(BIN)/python -m bench --smoke
+
+test: lint typecheck pytest bench-smoke
 
 bench: venv
 	$(BIN)/python -m bench
