@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-run: venv
+SAMPLE := var/storage/sample.jpg
+
+$(SAMPLE):
+	mkdir -p $(dir $@)
+	cp tests/fixtures/images/photo-medium-1024x768-camera.jpg $@
+
+run: venv $(SAMPLE)
 	$(BIN)/imgstax serve
 
 lint: venv

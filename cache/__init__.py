@@ -16,11 +16,13 @@ from cache.factory import (
 )
 from cache.filetree import FileTreeStore
 from cache.keys import (
+    IDEMPOTENCY,
     NAMESPACES,
     RENDERS,
     SOURCES,
     STORAGE,
     UPLOADS,
+    idempotency_key,
     render_key,
     source_key,
     storage_key,
@@ -33,6 +35,7 @@ from cache.store import ByteStore, ObjectInfo, ReadableStore, StoredObject
 from cache.tiered import CacheCounters, Loader, TieredCache
 
 __all__ = [
+    "IDEMPOTENCY",
     "NAMESPACES",
     "RENDERS",
     "SOURCES",
@@ -56,6 +59,7 @@ __all__ = [
     "build_memory_tier",
     "build_second_tier",
     "build_storage_reader",
+    "idempotency_key",
     "render_key",
     "source_key",
     "storage_key",

@@ -18,8 +18,10 @@ RENDERS = "renders"
 SOURCES = "sources"
 UPLOADS = "uploads"
 STORAGE = "storage"
-NAMESPACES = frozenset({RENDERS, SOURCES, UPLOADS, STORAGE})
-WRITABLE_NAMESPACES = frozenset({RENDERS, SOURCES, UPLOADS})
+# Idempotent replies, so that a retried POST gets its first answer from any origin process.
+IDEMPOTENCY = "idempotency"
+NAMESPACES = frozenset({RENDERS, SOURCES, UPLOADS, STORAGE, IDEMPOTENCY})
+WRITABLE_NAMESPACES = frozenset({RENDERS, SOURCES, UPLOADS, IDEMPOTENCY})
 
 MAX_KEY_BYTES = 1024  # the S3 limit
 MAX_SEGMENT_BYTES = 255  # a file name on every common file system
@@ -110,6 +112,13 @@ def source_key(sha256_hex: str) -> str:
     if not _SHA256_HEX.match(sha256_hex):
         raise ValueError("a source key is the lowercase sha256 hex digest of the bytes")
     return f"{SOURCES}/{sha256_hex}"
+
+
+def idempotency_key(digest: str) -> str:
+    """The key of a stored idempotent reply, from the sha256 of (API key id, idempotency key)."""
+    if not _SHA256_HEX.match(digest):
+        raise ValueError("an idempotency key is a lowercase sha256 hex digest")
+    return f"{IDEMPOTENCY}/{digest}"
 
 
 def upload_key(upload_id: str) -> str:

@@ -1,28 +1,56 @@
-"""Console entry point: ``imgstax serve`` (also ``python -m origin``)."""
+"""Console entry point: ``imgstax serve|keys|settings`` (also ``python -m origin``)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 
 from config import ConfigError, describe, load_settings
+from origin.devdefaults import embedded_defaults
+from origin.keys_cli import add_keys_commands
+
+SAMPLE_KEY = "sample.jpg"
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from origin.app import create_app
-
+    added, dev_key = embedded_defaults(os.environ)
+    # The process boundary: worker processes read the same environment through the factory.
+    os.environ.update(added)
     try:
         settings = load_settings(os.environ)
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return 2
-    app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.server.log_level.lower())
+    base = f"http://{args.host}:{args.port}"
+    if dev_key is not None:
+        _print_quick_start(base, dev_key, settings.storage.data_dir / "storage" / SAMPLE_KEY)
+    uvicorn.run(
+        "origin.app:app_from_environ",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.server.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+    )
     return 0
+
+
+def _print_quick_start(base: str, key: str, sample: object) -> None:
+    print(f"imgstax dev API key (id dev, kept in the data dir): {key}")
+    body = json.dumps({"source": {"storageKey": SAMPLE_KEY}, "width": 800, "height": 600})
+    print(f"Sample source: {sample}. Try:")
+    print(
+        f"  curl -s -X POST {base}/v1/resize -H 'X-API-Key: {key}' "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+    print("then fetch the answer's url with curl -o out.jpg.", flush=True)
 
 
 def _settings(args: argparse.Namespace) -> int:
@@ -39,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1, help="worker processes")
     serve.set_defaults(run=_serve)
+    add_keys_commands(commands)
     settings = commands.add_parser("settings", help="list every IMGSTAX_* setting")
     settings.set_defaults(run=_settings)
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from transforms.packs import PACKS, Pack, get_pack
 from transforms.parse import parse_enum, parse_int, parse_spec
-from transforms.probe import SourceInfo, probe
+from transforms.probe import SourceInfo, inspect, probe
 from transforms.rendering import RenderResult, render
 from transforms.spec import (
     Color,
@@ -41,6 +41,7 @@ __all__ = [
     "SourceInfo",
     "TransformSpec",
     "get_pack",
+    "inspect",
     "parse_enum",
     "parse_int",
     "parse_spec",

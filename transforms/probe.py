@@ -117,3 +117,10 @@ def _require_hevc(header: vips.Image) -> None:
             "HEIC images coded with HEVC cannot be decoded here: this server's libvips has no "
             "HEVC decoder. Convert the image to JPEG, PNG, WebP or AVIF and send that."
         ) from exc
+
+
+def inspect(data: bytes, max_pixels: int) -> SourceInfo:
+    """probe(), then decode every pixel at a small scale: a truncated file is refused here."""
+    info = probe(data, max_pixels)
+    vips.decodes_fully(data)
+    return info

@@ -1,0 +1,79 @@
+"""output.idempotencyKey: a retried POST gets its first answer, for 24 hours.
+
+Replies are kept in the tiered cache under ``idempotency/``, keyed by the API key id and the
+idempotency key, so any origin process sharing the second tier answers alike. The same key
+with a different body is a conflict (409).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cache import StoredObject, TieredCache, idempotency_key
+from config.errors import IdempotencyConflict
+
+KEEP_SECONDS = 86_400
+
+
+def body_digest(path: str, body: Any) -> str:
+    """What identifies a request's meaning: the endpoint and its JSON, key order ignored."""
+    text = json.dumps([path, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Idempotency:
+    def __init__(self, cache: TieredCache, *, clock: Callable[[], float] = time.time) -> None:
+        self._cache = cache
+        self._clock = clock
+        # One lock per key in use, with the number of requests holding or awaiting it.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    async def once(
+        self,
+        key_id: str,
+        idempotency: str,
+        request: str,
+        produce: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """produce()'s answer, or the answer stored for this key by an earlier request."""
+        digest = hashlib.sha256(f"{key_id}\n{idempotency}".encode()).hexdigest()
+        lock, users = self._locks.get(digest, (asyncio.Lock(), 0))
+        self._locks[digest] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._once(digest, idempotency, request, produce)
+        finally:
+            lock, users = self._locks[digest]
+            if users == 1:
+                del self._locks[digest]
+            else:
+                self._locks[digest] = (lock, users - 1)
+
+    async def _once(
+        self,
+        digest: str,
+        idempotency: str,
+        request: str,
+        produce: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        key = idempotency_key(digest)
+        stored = await self._cache.get(key)
+        if stored is not None:
+            record = json.loads(stored.data)
+            if record["request"] != request:
+                raise IdempotencyConflict(
+                    f"Idempotency key {idempotency!r} was used with a different request in the "
+                    "last 24 hours; use a new key for a new request."
+                )
+            answer: dict[str, Any] = record["response"]
+            return answer
+        answer = await produce()
+        record_bytes = json.dumps({"request": request, "response": answer}).encode()
+        expires = self._clock() + KEEP_SECONDS
+        await self._cache.put(key, StoredObject(record_bytes, "application/json", expires))
+        return answer

@@ -1,0 +1,86 @@
+"""Resolving a request's source to bytes, and ingesting them content-addressed.
+
+``source.url`` is fetched through the SSRF guard, ``source.uploadId`` reads an upload of the
+same API key, ``source.storageKey`` reads the team's storage/ namespace. The bytes are stored
+under ``sources/<sha256>`` so that a later re-render uses the very same bytes even if the URL
+changed or went away; the URL is fetched again only if that copy is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+from cache import ReadableStore, StoredObject, TieredCache, source_key, storage_key, upload_key
+from config import SourceSettings
+from config.errors import InvalidRequest, NotFound, SourceNotFound
+from origin.bodies import MAX_TTL, Source
+from origin.fetch import SourceFetcher
+from origin.tokens import SourceRef
+
+# Sources outlive the longest asset made from them by a day (see docs/STORAGE.md).
+SOURCE_TTL = MAX_TTL + 86_400
+KIND = {"url": "url", "uploadId": "upload", "storageKey": "storage"}
+
+
+def oversize(size: int, limit: int) -> InvalidRequest:
+    """The reference's own wording for a source over the size limit."""
+    return InvalidRequest(
+        f"Source image size ({size} bytes) exceeds maximum allowed size ({limit} bytes)"
+    )
+
+
+class Sources:
+    def __init__(
+        self,
+        cache: TieredCache,
+        storage: ReadableStore,
+        fetcher: SourceFetcher,
+        settings: SourceSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._cache = cache
+        self._storage = storage
+        self._fetcher = fetcher
+        self._settings = settings
+        self._clock = clock
+
+    async def load(self, source: Source, key_id: str) -> tuple[SourceRef, bytes]:
+        """The source's bytes and a reference to them; ingests them for later re-renders."""
+        data = await self._read(KIND[source.kind], source.value, key_id)
+        if len(data) > self._settings.max_source_bytes:
+            raise oversize(len(data), self._settings.max_source_bytes)
+        sha = hashlib.sha256(data).hexdigest()
+        # Written on every ingest, present or not: a bucket lifecycle rule counts age from the
+        # last write, and a new asset may need these bytes for another 30 days.
+        obj = StoredObject(data, "application/octet-stream", self._clock() + SOURCE_TTL)
+        await self._cache.put(source_key(sha), obj, write_back=False)
+        return SourceRef(KIND[source.kind], source.value, sha), data
+
+    async def reload(self, ref: SourceRef, key_id: str) -> bytes:
+        """The ingested bytes of ref, fetched again only if the source store lost them."""
+        stored = await self._cache.get(source_key(ref.sha256), write_back=False)
+        if stored is not None:
+            return stored.data
+        try:
+            data = await self._read(ref.kind, ref.ref, key_id)
+        except SourceNotFound as exc:
+            raise NotFound("The asset's source is no longer available.") from exc
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise NotFound("The asset's source has changed since the asset was made.")
+        return data
+
+    async def _read(self, kind: str, value: str, key_id: str) -> bytes:
+        if kind == "url":
+            return (await self._fetcher.fetch(value)).data
+        if kind == "upload":
+            upload = await self._cache.get(upload_key(value), write_back=False)
+            if upload is None or upload.metadata.get("keyid") != key_id:
+                raise SourceNotFound(f"No upload {value!r} for this API key (or it expired).")
+            return upload.data
+        stored = await self._storage.get(storage_key(value))
+        if stored is None:
+            raise SourceNotFound(f"No object {value!r} in storage.")
+        return stored.data

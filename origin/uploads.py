@@ -1,0 +1,116 @@
+"""POST /v1/uploads: a multipart ``file`` field or a raw image body, stored durably.
+
+The body is capped while it streams (Content-Length is not trusted), the image is inspected in
+the render pool (format, size, pixel cap, then a full small-scale decode so that a truncated file
+is refused now), and the upload is acknowledged only once the second tier holds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+
+from cache import StoredObject, TieredCache, upload_key
+from config.errors import InvalidRequest, PayloadTooLarge
+from origin.assets import iso8601
+from origin.pool import RenderPool
+from transforms import SourceInfo, inspect
+
+UPLOAD_TTL = 7 * 86_400
+# Room for the multipart envelope around a file of the largest allowed size.
+MULTIPART_SLACK = 64 * 1024
+FORMAT_NAMES = {
+    "jpeg": "Jpeg",
+    "png": "Png",
+    "webp": "Webp",
+    "avif": "Avif",
+    "gif": "Gif",
+    "tiff": "Tiff",
+    "svg": "Svg",
+    "heic": "Heic",
+}
+
+
+async def capped_stream(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    """The request body, refused with 413 as soon as it passes limit bytes."""
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+        yield chunk
+
+
+async def read_upload(request: Request, limit: int) -> bytes:
+    """The file bytes of a multipart (field ``file``) or raw upload."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        body = b"".join([chunk async for chunk in capped_stream(request, limit)])
+        if not body:
+            raise InvalidRequest("The upload is empty: send the image as the body or as 'file'.")
+        return body
+    parser = MultiPartParser(
+        request.headers, capped_stream(request, limit + MULTIPART_SLACK), max_files=1, max_fields=10
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise InvalidRequest(f"The multipart body could not be read: {exc.message}") from exc
+    try:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise InvalidRequest("The multipart body has no 'file' field with the image.")
+        data = await file.read()
+    finally:
+        await form.close()
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+    return data
+
+
+class Uploads:
+    def __init__(
+        self,
+        cache: TieredCache,
+        pool: RenderPool,
+        *,
+        max_bytes: int,
+        max_pixels: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._cache = cache
+        self._pool = pool
+        self._max_bytes = max_bytes
+        self._max_pixels = max_pixels
+        self._clock = clock
+
+    async def accept(self, request: Request, key_id: str) -> dict[str, Any]:
+        """Read, check and durably store an upload; the documented answer."""
+        data = await read_upload(request, self._max_bytes)
+        info: SourceInfo = await self._pool.run(inspect, data, self._max_pixels)
+        upload_id = "up_" + secrets.token_urlsafe(24)
+        expires_at = int(self._clock()) + UPLOAD_TTL
+        metadata = {
+            "keyid": key_id,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "format": FORMAT_NAMES[info.kind],
+            "width": str(info.width),
+            "height": str(info.height),
+        }
+        obj = StoredObject(data, "application/octet-stream", float(expires_at), metadata)
+        await self._cache.put(upload_key(upload_id), obj, durable=True, write_back=False)
+        return {
+            "uploadId": upload_id,
+            "width": info.width,
+            "height": info.height,
+            "format": FORMAT_NAMES[info.kind],
+            "sizeBytes": len(data),
+            "expiresAt": iso8601(expires_at),
+        }
