@@ -1,0 +1,126 @@
+"""The real thing: `imgstax serve` under uvicorn in a subprocess, S3 on a moto_server process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from tests.origin.conftest import FIXTURES, KEY_ALPHA, SIGNING
+from tests.support.moto import (
+    ACCESS_KEY_ID,
+    REGION,
+    SECRET_ACCESS_KEY,
+    MotoServer,
+    free_port,
+    isolated_session,
+    moto_server,
+)
+from tests.support.stores import open_s3_store
+from tests.transforms.images import decode
+
+BUCKET = "imgstax-e2e"
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    home = tmp_path_factory.mktemp("moto")
+    with moto_server(home / "moto.log") as server:
+
+        async def make_bucket() -> None:
+            session = isolated_session(home)
+            async with open_s3_store(server.endpoint_url, session, bucket=BUCKET):
+                pass
+
+        anyio.run(make_bucket)
+        yield server
+
+
+def origin_process(tmp: Path, moto: MotoServer, port: int, *args: str) -> subprocess.Popen[bytes]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        "IMGSTAX_API_KEYS": f"alpha:{KEY_ALPHA}",
+        "IMGSTAX_SIGNING_KEYS": SIGNING,
+        "IMGSTAX_DATA_DIR": str(tmp / "data"),
+        "IMGSTAX_S3_BUCKET": BUCKET,
+        "IMGSTAX_S3_ENDPOINT_URL": moto.endpoint_url,
+        "IMGSTAX_S3_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    command = [sys.executable, "-m", "origin", "serve", "--port", str(port), *args]
+    with (tmp / f"origin-{port}.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+        if process.poll() is not None:
+            break
+    process.kill()
+    raise AssertionError((tmp / f"origin-{port}.log").read_text())
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.slow
+def test_serve_over_real_http_with_s3(tmp_path: Path, moto: MotoServer) -> None:
+    port = free_port()
+    process = origin_process(tmp_path, moto, port, "--workers", "2")
+    headers = {"X-API-Key": KEY_ALPHA}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            ready = http.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            photo = (FIXTURES / "photo-progressive-1944x2592.jpg").read_bytes()
+            upload = http.post("/v1/uploads", content=photo, headers=headers)
+            assert upload.status_code == 200, upload.text
+            upload_id = upload.json()["uploadId"]
+            body = {"source": {"uploadId": upload_id}, "width": 400, "format": "Webp"}
+            answer = http.post("/v1/resize", json=body, headers=headers).json()
+            assert answer["url"].startswith(f"http://127.0.0.1:{port}/v1/assets/")
+            image = http.get(answer["url"])
+            assert image.status_code == 200 and image.headers["content-type"] == "image/webp"
+            assert (decode(image.content).width, decode(image.content).height) == (400, 533)
+            etag = image.headers["etag"]
+            assert http.get(answer["url"], headers={"If-None-Match": etag}).status_code == 304
+            assert http.head(answer["url"]).headers["content-length"] == str(len(image.content))
+            # Let the write-behind reach S3 before this process goes away.
+            time.sleep(1.0)
+    finally:
+        stop(process)
+    # A second origin, new process and empty memory, serves the same asset from S3.
+    port2 = free_port()
+    process2 = origin_process(tmp_path, moto, port2)
+    try:
+        again = httpx.get(f"http://127.0.0.1:{port2}/v1/assets/{answer['assetId']}", timeout=30)
+        assert again.status_code == 200 and again.content == image.content
+        metrics = httpx.get(f"http://127.0.0.1:{port2}/metrics", timeout=5).text
+        assert 'imgstax_cache_hits_total{tier="second"} 1.0' in metrics
+        assert 'imgstax_renders_total{format="Webp"}' not in metrics  # nothing rendered here
+    finally:
+        stop(process2)
+    log = (tmp_path / f"origin-{port}.log").read_text()
+    assert KEY_ALPHA not in log and "Traceback" not in log
