@@ -21,12 +21,10 @@ while it streams. httpx errors are translated here, at the boundary:
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+import re
 import ssl
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
 from urllib.parse import urljoin
 
 import anyio
@@ -41,30 +39,14 @@ from config.errors import (
 )
 from config.settings import SourceSettings
 from origin import ssrf
-from origin.ssrf import Address, AddressPolicy, ParsedURL
+from origin.fetch_resolve import Resolver, SystemResolver, checked_addresses
+from origin.ssrf import AddressPolicy, ParsedURL
+
+__all__ = ["FetchedSource", "Resolver", "SourceFetcher", "SystemResolver"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_CONNECTIONS = 64
-
-
-class Resolver(Protocol):
-    async def resolve(self, host: str, port: int) -> list[Address]: ...
-
-
-class SystemResolver:
-    """Looks names up with the system resolver, returning every A and AAAA answer."""
-
-    async def resolve(self, host: str, port: int) -> list[Address]:
-        """Every address of host, in the resolver's order, without duplicates."""
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        found: list[Address] = []
-        for family, _type, _proto, _name, sockaddr in infos:
-            if family not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            ip = ipaddress.ip_address(sockaddr[0])
-            if ip not in found:
-                found.append(ip)
-        return found
+_DIGITS = re.compile(r"^[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -167,36 +149,12 @@ class SourceFetcher:
         except InvalidRequest as exc:
             raise SourceUnreachable(f"The source redirected to an invalid URL. {exc}") from exc
 
-    async def _addresses(self, parsed: ParsedURL) -> list[Address]:
-        if parsed.address is not None:
-            return [parsed.address]
-        try:
-            with anyio.fail_after(self._settings.connect_timeout):
-                addresses = await self._resolver.resolve(parsed.host, parsed.port)
-        except TimeoutError as exc:
-            raise SourceTimeout(
-                f"The source host {parsed.host} could not be looked up within "
-                f"{self._settings.connect_timeout:g} s."
-            ) from exc
-        except (OSError, UnicodeError) as exc:
-            raise SourceUnreachable(f"The source host {parsed.host} could not be found.") from exc
-        if not addresses:
-            raise SourceUnreachable(f"The source host {parsed.host} has no address.")
-        for ip in addresses:
-            try:
-                self._policy(parsed.host, ip)
-            except SourceForbidden as exc:
-                # Say which host, never which address: it may describe our own network.
-                raise SourceForbidden(
-                    f"The source host {parsed.host} resolves to an address that is not "
-                    "allowed: only public internet addresses can be fetched."
-                ) from exc
-        return addresses
-
     async def _open(self, parsed: ParsedURL) -> httpx.Response:
         """Send the request to the first checked address that accepts a connection."""
-        failure: httpx.TransportError | None = None
-        for ip in await self._addresses(parsed):
+        addresses = await checked_addresses(
+            parsed, self._resolver, self._policy, self._settings.connect_timeout
+        )
+        for index, ip in enumerate(addresses):
             host = f"[{ip}]" if ip.version == 6 else str(ip)
             extensions: dict[str, object] = {"timeout": self._timeout.as_dict()}
             if parsed.scheme == "https":
@@ -210,23 +168,23 @@ class SourceFetcher:
             try:
                 return await self._transport.handle_async_request(request)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                failure = exc  # nothing was sent yet: the next address may answer
+                # Nothing was sent yet, so the next address may be tried.
+                if index == len(addresses) - 1:
+                    raise _translate(exc, parsed) from exc
             except httpx.TransportError as exc:
                 raise _translate(exc, parsed) from exc
-        assert failure is not None
-        raise _translate(failure, parsed) from failure
+        raise AssertionError("checked_addresses never returns an empty list")
 
     async def _receive(self, parsed: ParsedURL, response: httpx.Response) -> FetchedSource:
         status = response.status_code
+        # The standard phrase, not the source's: no text of the source's choosing in messages.
+        answer = f"{status} {httpx.codes.get_reason_phrase(status)}".strip()
         if status in (404, 410):
             raise SourceNotFound(
-                f"The source at {parsed.host} answered {status} {response.reason_phrase}: "
-                "there is no image at that URL."
+                f"The source at {parsed.host} answered {answer}: there is no image at that URL."
             )
         if not 200 <= status < 300:
-            raise SourceUnreachable(
-                f"The source at {parsed.host} answered {status} {response.reason_phrase}."
-            )
+            raise SourceUnreachable(f"The source at {parsed.host} answered {answer}.")
         try:
             data = await self._read_capped(response)
         except httpx.TransportError as exc:
@@ -237,7 +195,7 @@ class SourceFetcher:
         cap = self._settings.max_source_bytes
         declared = response.headers.get("content-length", "")
         # Content-Length is only trusted to fail early; the stream is counted regardless.
-        if declared.isdigit() and int(declared) > cap:
+        if _DIGITS.match(declared) and int(declared) > cap:
             raise InvalidRequest(
                 f"Source image size ({int(declared)} bytes) exceeds maximum allowed size "
                 f"({cap} bytes)"
@@ -254,18 +212,20 @@ class SourceFetcher:
 
 def _translate(exc: httpx.TransportError, parsed: ParsedURL) -> Exception:
     """The imgstax error for an httpx transport error; messages never carry addresses."""
-    where = f"the source host {parsed.host}"
+    host = parsed.host
     if isinstance(exc, httpx.ConnectTimeout):
-        return SourceTimeout(f"Could not connect to {where} in time.")
+        return SourceTimeout(f"Could not connect to the source host {host} in time.")
     if isinstance(exc, httpx.TimeoutException):
-        return SourceTimeout(f"{where.capitalize()} did not answer in time.")
+        return SourceTimeout(f"The source host {host} did not answer in time.")
     if isinstance(exc, httpx.ConnectError):
-        return SourceUnreachable(f"Could not connect to {where}: {_connect_failure(exc)}.")
+        return SourceUnreachable(
+            f"Could not connect to the source host {host}: {_connect_failure(exc)}."
+        )
     if isinstance(exc, httpx.RemoteProtocolError):
         return SourceUnreachable(
-            f"{where.capitalize()} closed the connection or sent an invalid HTTP answer."
+            f"The source host {host} closed the connection early or sent an invalid HTTP answer."
         )
-    return SourceUnreachable(f"The connection to {where} failed.")
+    return SourceUnreachable(f"The connection to the source host {host} failed.")
 
 
 def _connect_failure(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ import pytest
 
 from config.errors import ImgstaxError, SourceForbidden
 from config.settings import SourceSettings
-from origin.fetch import FetchedSource, SourceFetcher
+from origin.fetch import FetchedSource, SourceFetcher, SystemResolver
 from origin.ssrf import Address, AddressPolicy, public_only
 from tests.support import http_source as routes
 from tests.support.http_source import Exchange, HttpSource
@@ -147,6 +147,31 @@ async def test_the_next_address_is_tried_when_one_refuses(source: HttpSource) ->
     resolver = FakeResolver({"two.example.test": [["127.0.0.3", "127.0.0.1"]]})
     got = await fetch(f"http://two.example.test:{source.port}/img.png", resolver=resolver)
     assert got.data == PNG
+
+
+@pytest.mark.anyio
+async def test_the_system_resolver_on_localhost(source: HttpSource) -> None:
+    addresses = await SystemResolver().resolve("localhost", source.port)
+    assert addresses and all(ip.is_loopback for ip in addresses)
+    assert len(set(addresses)) == len(addresses)
+    source.route("/img.png", routes.body(PNG))
+    # localhost may answer ::1 first; the server is on 127.0.0.1 only, which is tried next.
+    assert (await fetch(f"http://localhost:{source.port}/img.png")).data == PNG
+
+
+@pytest.mark.anyio
+async def test_concurrent_fetches_share_one_fetcher(source: HttpSource) -> None:
+    source.route("/img.png", routes.body(PNG))
+    results: list[bytes] = []
+
+    async def one(fetcher: SourceFetcher) -> None:
+        results.append((await fetcher.fetch(source.url("/img.png"))).data)
+
+    async with SourceFetcher(LOCAL) as fetcher, anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(one, fetcher)
+    assert results == [PNG] * 10
+    assert source.accepted == 10
 
 
 @pytest.mark.anyio
