@@ -18,7 +18,7 @@ import pytest
 
 from config.errors import ImgstaxError, SourceForbidden
 from config.settings import SourceSettings
-from origin.fetch import FetchedSource, SourceFetcher, SystemResolver
+from origin.fetch import FetchedSource, Resolver, SourceFetcher, SystemResolver
 from origin.ssrf import Address, AddressPolicy, public_only
 from tests.support import http_source as routes
 from tests.support.http_source import Exchange, HttpSource
@@ -82,15 +82,28 @@ def allowing(host: str, ip: Address = LOOPBACK) -> AddressPolicy:
     return policy
 
 
-async def fetch(url: str, settings: SourceSettings = LOCAL, **kwargs: object) -> FetchedSource:
-    async with SourceFetcher(settings, **kwargs) as fetcher:  # type: ignore[arg-type]
+async def fetch(
+    url: str,
+    settings: SourceSettings = LOCAL,
+    *,
+    resolver: Resolver | None = None,
+    address_policy: AddressPolicy | None = None,
+) -> FetchedSource:
+    async with SourceFetcher(settings, resolver=resolver, address_policy=address_policy) as fetcher:
         return await fetcher.fetch(url)
 
 
-async def fails(code: str, url: str, settings: SourceSettings = LOCAL, **kwargs: object) -> str:
+async def fails(
+    code: str,
+    url: str,
+    settings: SourceSettings = LOCAL,
+    *,
+    resolver: Resolver | None = None,
+    address_policy: AddressPolicy | None = None,
+) -> str:
     """Fetch url, expect the error with this code, return its message."""
     with pytest.raises(ImgstaxError) as info:
-        await fetch(url, settings, **kwargs)
+        await fetch(url, settings, resolver=resolver, address_policy=address_policy)
     assert info.value.code == code, info.value.message
     assert "Traceback" not in info.value.message
     return info.value.message

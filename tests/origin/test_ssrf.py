@@ -6,6 +6,7 @@ Nothing here opens a connection: public addresses are only ever checked, never r
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import pytest
 from hypothesis import given, settings
@@ -372,3 +373,22 @@ def test_any_text_is_parsed_or_refused_with_our_errors(text: str) -> None:
     assert 1 <= parsed.port <= 65535
     if parsed.address is not None:
         check_address(parsed.address)
+
+
+@given(st.text(st.sampled_from("0123456789abcdefxX.-_"), min_size=1, max_size=20))
+@settings(max_examples=400)
+def test_hosts_agree_with_inet_aton(host: str) -> None:
+    """A host the C library would read as an address is read as that address; others are names."""
+    try:
+        parsed = parse_source_url(f"http://{host}/", PRIVATE_OK)
+    except InvalidRequest:
+        return
+    if parsed.address is None:
+        with pytest.raises(OSError):
+            socket.inet_aton(parsed.host)
+        return
+    try:
+        packed = socket.inet_aton(host.removesuffix("."))
+    except OSError:
+        return  # "0x" alone: we read 0.0.0.0 as browsers do, inet_aton refuses it
+    assert packed == parsed.address.packed
