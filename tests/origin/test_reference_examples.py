@@ -115,7 +115,7 @@ def test_reference_example(
     if width is not None:
         assert (answer["width"], answer["height"]) == (width, height)
     data = fetch_asset(client, answer)
-    # The reference's Get Asset example sends the API key too; it changes nothing for a public asset.
+    # The reference sends the API key on Get Asset too; for a public asset it changes nothing.
     keyed = client.get(answer["url"], headers=alpha)
     assert keyed.status_code == 200 and keyed.content == data
     if "maxSizeBytes" in request_body:
