@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PACKAGES := config transforms cache origin
 
-.PHONY: run test lint typecheck pytest bench bench-smoke clean venv
+.PHONY: run test lint typecheck pytest bench bench-smoke clean venv edge
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ $(SAMPLE):
 
 run: venv $(SAMPLE)
 	$(BIN)/imgstax serve
+
+# N origins (default 2) behind the nginx edge on 8080: make edge EDGE_ARGS="--origins 3"
+edge: venv $(SAMPLE)
+	$(BIN)/python -m nginx.run_edge $(EDGE_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
