@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +16,10 @@ from tests.support.moto import (
     REGION,
     SECRET_ACCESS_KEY,
     MotoServer,
-    free_port,
     isolated_session,
     moto_server,
 )
+from tests.support.origin_process import running_origin, start_origin
 from tests.support.stores import open_s3_store
 from tests.transforms.images import decode
 
@@ -44,9 +40,8 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
         yield server
 
 
-def origin_process(tmp: Path, moto: MotoServer, port: int, *args: str) -> subprocess.Popen[bytes]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+def origin_environ(tmp: Path, moto: MotoServer) -> dict[str, str]:
+    return {
         "HOME": str(tmp),
         "IMGSTAX_API_KEYS": f"alpha:{KEY_ALPHA}",
         "IMGSTAX_SIGNING_KEYS": SIGNING,
@@ -60,38 +55,15 @@ def origin_process(tmp: Path, moto: MotoServer, port: int, *args: str) -> subpro
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-    command = [sys.executable, "-m", "origin", "serve", "--port", str(port), *args]
-    with (tmp / f"origin-{port}.log").open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise AssertionError((tmp / f"origin-{port}.log").read_text())
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.mark.slow
 def test_serve_over_real_http_with_s3(tmp_path: Path, moto: MotoServer) -> None:
-    port = free_port()
-    process = origin_process(tmp_path, moto, port, "--workers", "2")
+    environ = origin_environ(tmp_path, moto)
+    first = start_origin(environ, tmp_path, args=("--workers", "2"))
     headers = {"X-API-Key": KEY_ALPHA}
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        with httpx.Client(base_url=first.url, timeout=30) as http:
             ready = http.get("/readyz")
             assert ready.status_code == 200, ready.text
             photo = (FIXTURES / "photo-progressive-1944x2592.jpg").read_bytes()
@@ -100,7 +72,7 @@ def test_serve_over_real_http_with_s3(tmp_path: Path, moto: MotoServer) -> None:
             upload_id = upload.json()["uploadId"]
             body = {"source": {"uploadId": upload_id}, "width": 400, "format": "Webp"}
             answer = http.post("/v1/resize", json=body, headers=headers).json()
-            assert answer["url"].startswith(f"http://127.0.0.1:{port}/v1/assets/")
+            assert answer["url"].startswith(f"{first.url}/v1/assets/")
             image = http.get(answer["url"])
             assert image.status_code == 200 and image.headers["content-type"] == "image/webp"
             assert (decode(image.content).width, decode(image.content).height) == (400, 533)
@@ -110,17 +82,13 @@ def test_serve_over_real_http_with_s3(tmp_path: Path, moto: MotoServer) -> None:
             # Let the write-behind reach S3 before this process goes away.
             time.sleep(1.0)
     finally:
-        stop(process)
+        first.stop()
     # A second origin, new process and empty memory, serves the same asset from S3.
-    port2 = free_port()
-    process2 = origin_process(tmp_path, moto, port2)
-    try:
-        again = httpx.get(f"http://127.0.0.1:{port2}/v1/assets/{answer['assetId']}", timeout=30)
+    with running_origin(environ, tmp_path) as second:
+        again = httpx.get(f"{second.url}/v1/assets/{answer['assetId']}", timeout=30)
         assert again.status_code == 200 and again.content == image.content
-        metrics = httpx.get(f"http://127.0.0.1:{port2}/metrics", timeout=5).text
+        metrics = second.metrics()
         assert 'imgstax_cache_hits_total{tier="second"} 1.0' in metrics
         assert 'imgstax_renders_total{format="Webp"}' not in metrics  # nothing rendered here
-    finally:
-        stop(process2)
-    log = (tmp_path / f"origin-{port}.log").read_text()
+    log = first.log()
     assert KEY_ALPHA not in log and "Traceback" not in log
