@@ -18,7 +18,7 @@ that turns any of them into ``{"error": title, "message": ..., "code": code}``.
     ├── RateLimited                    429 RATE_LIMITED      (retry_after)
     ├── SourceUnreachable              502 SOURCE_UNREACHABLE
     ├── Overloaded                     503 OVERLOADED        (retry_after)
-    │   └── StoreUnavailable           503 STORE_UNAVAILABLE (a second-tier store failed)
+    │   └── StoreUnavailable           503 OVERLOADED        (a second-tier store failed)
     ├── SourceTimeout                  504 SOURCE_TIMEOUT
     └── ConfigError                    (startup only: every bad variable, named)
 """
@@ -131,7 +131,7 @@ class Overloaded(ImgstaxError):
 class StoreUnavailable(Overloaded):
     """A second-tier store (S3, disk) failed or timed out."""
 
-    code = "STORE_UNAVAILABLE"
+    # The design's code list has no storage code of its own: to a caller this is a 503 to retry.
     title = "Storage Unavailable"
 
 

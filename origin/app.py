@@ -7,6 +7,7 @@ own second tier, storage reader or DNS resolver.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -83,7 +85,9 @@ def create_app(
         except Exception as exc:  # any failure means not ready; the reason is reported
             checks["store"] = f"unavailable: {type(exc).__name__}"
         try:
-            await pool.run(render, _PROBE_PNG, parse_spec({"format": "Png"}))
+            # Not through the render pool: a busy pool is a ready origin, not a broken one.
+            spec = parse_spec({"format": "Png"})
+            await anyio.to_thread.run_sync(functools.partial(render, _PROBE_PNG, spec))
             checks["libvips"] = "ok"
         except Exception as exc:
             checks["libvips"] = f"failing: {type(exc).__name__}"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cache import StoredObject, TieredCache, render_key
-from origin.bodies import Job
+from origin.bodies import DEFAULT_TTL, Job
 from origin.metrics import Metrics
 from origin.pool import RenderPool
 from origin.sources import Sources
@@ -85,17 +85,14 @@ class Assets:
 
     async def fetch(self, token: AssetToken) -> StoredObject:
         """The rendered bytes of a verified token: memory, second tier, or a fresh render."""
-        key = render_key(token.render_key)
-        hit = self._cache.memory.get_nowait(key)
-        if hit is not None:
-            self._cache.counters.memory_hits += 1
-            return hit
 
         async def load() -> StoredObject:
             data = await self._sources.reload(token.source, token.key_id)
-            return await self._render(data, parse_spec(token.spec), token.expires_at)
+            # Other live assets may share this render: keep it at least a default lifetime.
+            keep = max(token.expires_at, int(self._clock()) + DEFAULT_TTL)
+            return await self._render(data, parse_spec(token.spec), keep)
 
-        return await self._cache.get_or_load(key, load)
+        return await self._cache.get_or_load(render_key(token.render_key), load)
 
     async def _render(self, data: bytes, spec: TransformSpec, expires_at: int) -> StoredObject:
         with self._metrics.render_timer():

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config.errors import InvalidRequest
-from transforms import FormatOptions, ImageFormat, TransformSpec, get_pack, parse_int, parse_spec
+from transforms import (
+    FormatOptions,
+    ImageFormat,
+    TransformSpec,
+    get_pack,
+    parse_int,
+    parse_spec,
+    reject_unknown,
+)
 
 DEFAULT_TTL = 86_400
 MIN_TTL = 60
@@ -45,10 +53,8 @@ class Job:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def _only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-    for key in body:
-        if key not in allowed:
-            raise InvalidRequest(f"Unknown field '{key}'. Allowed here: {', '.join(allowed)}.")
+def _only(body: Mapping[str, Any], allowed: tuple[str, ...], path: str = "") -> None:
+    reject_unknown(body, path, allowed)
 
 
 def _source(body: Mapping[str, Any]) -> Source:
@@ -57,7 +63,7 @@ def _source(body: Mapping[str, Any]) -> Source:
         raise InvalidRequest(
             "'source' is required: an object with exactly one of url, uploadId or storageKey."
         )
-    _only(value, ("url", "uploadId", "storageKey"))
+    _only(value, ("url", "uploadId", "storageKey"), "source")
     given = [(k, v) for k, v in value.items() if v is not None]
     if len(given) != 1:
         raise InvalidRequest("'source' needs exactly one of url, uploadId or storageKey.")
@@ -73,11 +79,12 @@ def _output(body: Mapping[str, Any]) -> Output:
         return Output()
     if not isinstance(value, Mapping):
         raise InvalidRequest("'output' must be an object.")
-    _only(value, ("ttlSeconds", "public", "idempotencyKey"))
+    _only(value, ("ttlSeconds", "public", "idempotencyKey"), "output")
     ttl = DEFAULT_TTL
     if value.get("ttlSeconds") is not None:
         ttl = parse_int(value["ttlSeconds"], "output.ttlSeconds", MIN_TTL, MAX_TTL)
-    public = value.get("public", True)
+    public = value.get("public")
+    public = True if public is None else public
     if not isinstance(public, bool):
         raise InvalidRequest("'output.public' must be true or false.")
     key = value.get("idempotencyKey")
@@ -138,7 +145,8 @@ def compress(body: Mapping[str, Any]) -> Job:
 
 def convert(body: Mapping[str, Any]) -> Job:
     _only(body, (*_COMMON, "quality", "format"))
-    if body.get("format") is None:
+    fmt = body.get("format")
+    if fmt is None or (isinstance(fmt, Mapping) and fmt.get("type") is None):
         raise InvalidRequest("'format' is required: Jpeg, Png, Webp or Avif.")
     spec = parse_spec({"format": body["format"]}, default_quality=_quality(body, 90))
     return _job(body, spec)
@@ -148,14 +156,24 @@ def compress_to_size(body: Mapping[str, Any]) -> Job:
     _only(body, (*_COMMON, "maxSizeBytes", "format"))
     if body.get("maxSizeBytes") is None:
         raise InvalidRequest("'maxSizeBytes' is required, e.g. 153600 for 150 KB.")
+    cap = parse_int(body["maxSizeBytes"], "maxSizeBytes", 256, 1 << 30)
     fmt = _format(body, "Jpeg")
-    fmt = {"type": fmt} if isinstance(fmt, str) else dict(fmt)
-    fmt["targetFileSizeBytes"] = parse_int(body["maxSizeBytes"], "maxSizeBytes", 256, 1 << 30)
-    return _job(body, parse_spec({"format": fmt}))
+    if isinstance(fmt, str):
+        fmt = {"type": fmt}
+    if not isinstance(fmt, Mapping):
+        raise InvalidRequest("'format' must be a format name such as \"Webp\" or an object.")
+    if fmt.get("targetFileSizeBytes") is not None:
+        raise InvalidRequest("Give the size as 'maxSizeBytes', not format.targetFileSizeBytes.")
+    spec = parse_spec({"format": fmt})
+    if spec.format.type is ImageFormat.PNG:
+        raise InvalidRequest("'maxSizeBytes' needs format Jpeg, Webp or Avif; Png is lossless.")
+    return _job(body, parse_spec({"format": {**fmt, "targetFileSizeBytes": cap}}))
 
 
 def resize(body: Mapping[str, Any]) -> Job:
     _only(body, (*_COMMON, "width", "height", "fit", "gravity", "format"))
+    if body.get("width") is None and body.get("height") is None:
+        raise InvalidRequest("Give 'width' or 'height' (or both), in pixels from 1 to 8192.")
     sizes = {k: body[k] for k in ("width", "height", "fit", "gravity") if body.get(k) is not None}
     return _job(body, parse_spec({"resize": sizes, "format": body.get("format")}))
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cache import StoredObject, TieredCache, idempotency_key
-from config.errors import IdempotencyConflict
+from config.errors import IdempotencyConflict, StoreUnavailable
 
 KEEP_SECONDS = 86_400
 
@@ -74,6 +74,13 @@ class Idempotency:
             return answer
         answer = await produce()
         record_bytes = json.dumps({"request": request, "response": answer}).encode()
-        expires = self._clock() + KEEP_SECONDS
-        await self._cache.put(key, StoredObject(record_bytes, "application/json", expires))
+        record = StoredObject(record_bytes, "application/json", self._clock() + KEEP_SECONDS)
+        try:
+            # Durable, so that a retry reaching another process finds it.
+            await self._cache.put(key, record, durable=True)
+        except StoreUnavailable:
+            # The answer stands; only this process will remember it.
+            await self._cache.memory.put(
+                key, record.data, content_type=record.content_type, expires_at=record.expires_at
+            )
         return answer

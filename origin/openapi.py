@@ -233,7 +233,7 @@ def openapi_document() -> dict[str, Any]:
     asset_responses = {
         "200": image,
         "304": {"description": "Not modified"},
-        **_errors("401", "404", "503"),
+        **_errors("401", "404", "429", "500", "502", "503", "504"),
     }
     simple = {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}
     paths: dict[str, Schema] = {

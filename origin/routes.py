@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from config.errors import InvalidRequest, PayloadTooLarge, Unauthorized
+from config.errors import InvalidRequest, Unauthorized
 from origin import bodies
 from origin.assets import answer
 from origin.http_cache import API_HEADERS, etag, matches, validators
@@ -19,6 +19,7 @@ from origin.metrics import CONTENT_TYPE
 from origin.openapi import openapi_document
 from origin.ratelimit import RateLimitExceeded, headers
 from origin.services import Services
+from origin.uploads import capped_stream
 from transforms import PACKS
 
 MAX_JSON_BYTES = 256 * 1024
@@ -48,18 +49,15 @@ def api_json(request: Request, content: Any, status: int = 200) -> JSONResponse:
 
 
 async def read_json(request: Request) -> Mapping[str, Any]:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_JSON_BYTES:
-            raise PayloadTooLarge(f"A JSON body may be at most {MAX_JSON_BYTES} bytes.")
-        chunks.append(chunk)
+    stream = capped_stream(request, MAX_JSON_BYTES, "A JSON body")
+    raw = b"".join([chunk async for chunk in stream])
     try:
-        body = json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = json.loads(raw)
+        # Lone surrogates ("\ud800") parse but cannot be encoded again, in keys or in messages.
+        json.dumps(body, ensure_ascii=False).encode()
+    except (ValueError, UnicodeError, RecursionError) as exc:
         raise InvalidRequest(
-            "The body must be a JSON object (Content-Type: application/json)."
+            "The body must be a JSON object in UTF-8 (Content-Type: application/json)."
         ) from exc
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")

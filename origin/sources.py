@@ -9,18 +9,21 @@ changed or went away; the URL is fetched again only if that copy is lost.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 
 from cache import ReadableStore, StoredObject, TieredCache, source_key, storage_key, upload_key
 from config import SourceSettings
-from config.errors import InvalidRequest, NotFound, SourceNotFound
+from config.errors import InvalidRequest, NotFound, SourceNotFound, StoreUnavailable
 from origin.bodies import MAX_TTL, Source
 from origin.fetch import SourceFetcher
 from origin.tokens import SourceRef
 
 # Sources outlive the longest asset made from them by a day (see docs/STORAGE.md).
 SOURCE_TTL = MAX_TTL + 86_400
+REFRESH_AFTER = 86_400
+_log = logging.getLogger("imgstax.origin")
 KIND = {"url": "url", "uploadId": "upload", "storageKey": "storage"}
 
 
@@ -53,11 +56,27 @@ class Sources:
         if len(data) > self._settings.max_source_bytes:
             raise oversize(len(data), self._settings.max_source_bytes)
         sha = hashlib.sha256(data).hexdigest()
-        # Written on every ingest, present or not: a bucket lifecycle rule counts age from the
-        # last write, and a new asset may need these bytes for another 30 days.
-        obj = StoredObject(data, "application/octet-stream", self._clock() + SOURCE_TTL)
-        await self._cache.put(source_key(sha), obj, write_back=False)
+        await self._ingest(sha, data)
         return SourceRef(KIND[source.kind], source.value, sha), data
+
+    async def _ingest(self, sha: str, data: bytes) -> None:
+        """Keep the bytes for as long as any asset made now may need them."""
+        key = source_key(sha)
+        now = self._clock()
+        try:
+            info = await self._cache.second_tier.head(key)
+        except Exception:  # a failing store is tried again by the put below
+            info = None
+        # Rewritten when older than a day, present or not: a bucket lifecycle rule counts age
+        # from the last write, and an asset made now may need these bytes for 30 more days.
+        if info is not None and (info.expires_at or 0) > now + SOURCE_TTL - REFRESH_AFTER:
+            return
+        obj = StoredObject(data, "application/octet-stream", now + SOURCE_TTL)
+        try:
+            await self._cache.put(key, obj, durable=True, write_back=False)
+        except StoreUnavailable as exc:
+            # The asset still renders while its original is reachable; say so, don't fail.
+            _log.warning("could not ingest source %s: %s", sha[:12], exc.message)
 
     async def reload(self, ref: SourceRef, key_id: str) -> bytes:
         """The ingested bytes of ref, fetched again only if the source store lost them."""
@@ -80,7 +99,11 @@ class Sources:
             if upload is None or upload.metadata.get("keyid") != key_id:
                 raise SourceNotFound(f"No upload {value!r} for this API key (or it expired).")
             return upload.data
-        stored = await self._storage.get(storage_key(value))
+        key = storage_key(value)
+        info = await self._storage.head(key)
+        if info is not None and info.size > self._settings.max_source_bytes:
+            raise oversize(info.size, self._settings.max_source_bytes)
+        stored = await self._storage.get(key) if info is not None else None
         if stored is None:
             raise SourceNotFound(f"No object {value!r} in storage.")
         return stored.data

@@ -4,25 +4,37 @@ The asset id *is* the token: compact JSON, zlib-compressed when that is shorter,
 HMAC-SHA256 by itsdangerous. Signing keys come newest first; the newest signs and every key
 verifies, so keys rotate without downtime. A bad signature, a malformed token and an expired
 one all look the same to a caller (404), so the endpoint is no oracle.
+
+Asset URLs are embedded in public pages, so what the token says about its source (a URL that
+may carry a presigned signature, a storage path) and the API key id is sealed with AES-GCM
+under a key derived from the signing key; only the render's own inputs are readable.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cachetools import LRUCache
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadData, URLSafeSerializer
 
 from config.errors import NotFound
+from transforms import canonical_json
 
 # Bump when the same spec and source would render differently: it is part of every render key.
 RENDER_VERSION = 1
 _SALT = "imgstax.asset.v1"
+_SEAL_INFO = b"imgstax asset source seal v1"
 _NOT_FOUND = "Asset not found or expired."
 
 
@@ -72,20 +84,34 @@ class TokenSigner:
             salt=_SALT,
             signer_kwargs={"digest_method": hashlib.sha256},
         )
+        self._seals = [_seal_key(key) for key in signing_keys]
         self._clock = clock
         self._verified: LRUCache[str, AssetToken] = LRUCache(maxsize=remember)
 
     def mint(self, token: AssetToken) -> str:
+        secret = json.dumps([token.source.kind, token.source.ref, token.key_id]).encode()
+        nonce = os.urandom(12)
+        sealed = nonce + self._seals[0].encrypt(nonce, secret, token.source.sha256.encode())
         payload = [
             token.version,
-            [token.source.kind, token.source.ref, token.source.sha256],
+            token.source.sha256,
             token.spec,
             token.expires_at,
-            token.key_id,
             1 if token.public else 0,
+            base64.urlsafe_b64encode(sealed).decode().rstrip("="),
         ]
         asset_id: str = self._serializer.dumps(payload)
         return asset_id
+
+    def _unseal(self, sealed: str, sha256: str) -> list[Any]:
+        raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+        for seal in self._seals:
+            try:
+                opened: list[Any] = json.loads(seal.decrypt(raw[:12], raw[12:], sha256.encode()))
+                return opened
+            except InvalidTag:
+                continue
+        raise ValueError("no signing key opens this token")
 
     def verify(self, asset_id: str) -> AssetToken:
         """The token behind asset_id, or NotFound if it is forged, malformed or expired."""
@@ -102,17 +128,23 @@ class TokenSigner:
             raise NotFound(_NOT_FOUND)
         try:
             payload = self._serializer.loads(asset_id)
-            version, (kind, ref, sha), spec, expires_at, key_id, public = payload
-            canonical = json.dumps(spec, separators=(",", ":"), sort_keys=True)
+            version, sha, spec, expires_at, public, sealed = payload
+            kind, ref, key_id = self._unseal(str(sealed), str(sha))
             source = SourceRef(str(kind), str(ref), str(sha))
             return AssetToken(
                 int(version),
                 source,
                 dict(spec),
-                canonical,
+                canonical_json(spec),
                 int(expires_at),
                 str(key_id),
                 public == 1,
             )
         except (BadData, ValueError, TypeError) as exc:
             raise NotFound(_NOT_FOUND) from exc
+
+
+def _seal_key(signing_key: str) -> AESGCM:
+    """An AES-256-GCM key of its own for each signing key (HKDF, so neither reveals the other)."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO)
+    return AESGCM(derived.derive(signing_key.encode()))

@@ -38,19 +38,21 @@ FORMAT_NAMES = {
 }
 
 
-async def capped_stream(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+async def capped_stream(
+    request: Request, limit: int, what: str = "The upload"
+) -> AsyncGenerator[bytes, None]:
     """The request body, refused with 413 as soon as it passes limit bytes."""
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
         if seen > limit:
-            raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+            raise PayloadTooLarge(f"{what} is larger than the limit of {limit} bytes.")
         yield chunk
 
 
 async def read_upload(request: Request, limit: int) -> bytes:
     """The file bytes of a multipart (field ``file``) or raw upload."""
-    content_type = request.headers.get("content-type", "")
+    content_type = request.headers.get("content-type", "").lower()
     if not content_type.startswith("multipart/form-data"):
         body = b"".join([chunk async for chunk in capped_stream(request, limit)])
         if not body:

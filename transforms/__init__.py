@@ -7,7 +7,7 @@ that the origin runs in its worker pool.
 from __future__ import annotations
 
 from transforms.packs import PACKS, Pack, get_pack
-from transforms.parse import parse_enum, parse_int, parse_spec
+from transforms.parse import parse_enum, parse_int, parse_spec, reject_unknown
 from transforms.probe import SourceInfo, inspect, probe
 from transforms.rendering import RenderResult, render
 from transforms.spec import (
@@ -22,6 +22,7 @@ from transforms.spec import (
     Priority,
     Resize,
     TransformSpec,
+    canonical_json,
 )
 
 __all__ = [
@@ -40,11 +41,13 @@ __all__ = [
     "Resize",
     "SourceInfo",
     "TransformSpec",
+    "canonical_json",
     "get_pack",
     "inspect",
     "parse_enum",
     "parse_int",
     "parse_spec",
     "probe",
+    "reject_unknown",
     "render",
 ]

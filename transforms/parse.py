@@ -42,7 +42,7 @@ def parse_spec(
     data: Mapping[str, object], *, default_quality: int = DEFAULT_QUALITY
 ) -> TransformSpec:
     """Validate the mapping (resize, downsize, format, effects, maxSizeBytes) into a spec."""
-    _only(data, "", ("resize", "downsize", "format", "effects", "maxSizeBytes"))
+    reject_unknown(data, "", ("resize", "downsize", "format", "effects", "maxSizeBytes"))
     resize = _resize(_object(data, "resize")) if data.get("resize") is not None else None
     downsize = _downsize(_object(data, "downsize")) if data.get("downsize") is not None else None
     if resize is not None and downsize is not None:
@@ -80,11 +80,12 @@ def parse_int(value: object, path: str, low: int, high: int) -> int:
     return value
 
 
-def _only(data: Mapping[str, object], path: str, allowed: tuple[str, ...]) -> None:
+def reject_unknown(data: Mapping[str, object], path: str, allowed: tuple[str, ...]) -> None:
+    """InvalidRequest naming the first field of data that is not in allowed."""
     for key in data:
         if key not in allowed:
-            where = f"{path}.{key}" if path else key
-            raise InvalidRequest(f"Unknown field '{where}'. Allowed here: {', '.join(allowed)}.")
+            where = f"{path}.{key}" if path else str(key)
+            raise InvalidRequest(f"Unknown field {where!r}. Allowed here: {', '.join(allowed)}.")
 
 
 def _object(data: Mapping[str, object], path: str) -> Mapping[str, object]:
@@ -102,7 +103,7 @@ def _optional_int(
 
 
 def _resize(data: Mapping[str, object]) -> Resize:
-    _only(data, "resize", ("width", "height", "fit", "gravity"))
+    reject_unknown(data, "resize", ("width", "height", "fit", "gravity"))
     width = _optional_int(data, "width", "resize.width", 1, MAX_DIMENSION)
     height = _optional_int(data, "height", "resize.height", 1, MAX_DIMENSION)
     if width is None and height is None:
@@ -115,7 +116,7 @@ def _resize(data: Mapping[str, object]) -> Resize:
 
 
 def _downsize(data: Mapping[str, object]) -> Downsize:
-    _only(data, "downsize", ("maxWidth", "maxHeight"))
+    reject_unknown(data, "downsize", ("maxWidth", "maxHeight"))
     max_width = _optional_int(data, "maxWidth", "maxWidth", 0, MAX_CAP) or 0
     max_height = _optional_int(data, "maxHeight", "maxHeight", 0, MAX_CAP) or 0
     return Downsize(max_width, max_height)
@@ -124,11 +125,15 @@ def _downsize(data: Mapping[str, object]) -> Downsize:
 def _format(value: object, default_quality: int) -> FormatOptions:
     if value is None:
         return FormatOptions(quality=default_quality)
+    if isinstance(value, bool):
+        raise InvalidRequest("'format' must be a format name such as \"Webp\" or an object.")
     if isinstance(value, str):
         return FormatOptions(type=parse_enum(ImageFormat, value, "format"), quality=default_quality)
     if not isinstance(value, Mapping):
         raise InvalidRequest("'format' must be a format name such as \"Webp\" or an object.")
-    _only(value, "format", ("type", "quality", "compressionPriority", "targetFileSizeBytes"))
+    reject_unknown(
+        value, "format", ("type", "quality", "compressionPriority", "targetFileSizeBytes")
+    )
     kind = None
     if value.get("type") is not None:
         kind = parse_enum(ImageFormat, value["type"], "format.type")
@@ -148,11 +153,13 @@ def _format(value: object, default_quality: int) -> FormatOptions:
 
 
 def _effects(data: Mapping[str, object]) -> Effects:
-    _only(data, "effects", ("grayscale", "blurRadius", "backgroundColor", "pad"))
-    grayscale = data.get("grayscale", False)
+    reject_unknown(data, "effects", ("grayscale", "blurRadius", "backgroundColor", "pad"))
+    grayscale = data.get("grayscale")
+    grayscale = False if grayscale is None else grayscale
     if not isinstance(grayscale, bool):
         raise InvalidRequest("'effects.grayscale' must be true or false.")
-    blur = data.get("blurRadius", 0)
+    blur = data.get("blurRadius")
+    blur = 0 if blur is None else blur
     if isinstance(blur, bool) or not isinstance(blur, int | float) or not 0 <= blur <= 100:
         raise InvalidRequest("'effects.blurRadius' must be a number from 0 to 100.")
     background = None
@@ -166,7 +173,7 @@ def _effects(data: Mapping[str, object]) -> Effects:
 
 def _pad(data: Mapping[str, object]) -> Padding:
     sides = ("top", "right", "bottom", "left")
-    _only(data, "effects.pad", sides)
+    reject_unknown(data, "effects.pad", sides)
     values = [_optional_int(data, s, f"effects.pad.{s}", 0, MAX_PAD) or 0 for s in sides]
     return Padding(*values)
 

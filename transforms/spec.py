@@ -169,7 +169,7 @@ class TransformSpec:
 
     def canonical(self) -> str:
         """Compact JSON in which equal meanings give equal strings."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+        return canonical_json(self.to_dict())
 
     def to_dict(self) -> dict[str, object]:
         """The normalised spec in the API's own vocabulary (parse_spec reads it back)."""
@@ -193,6 +193,11 @@ class TransformSpec:
         if effects:
             out["effects"] = effects
         return out
+
+
+def canonical_json(spec: dict[str, object]) -> str:
+    """The canonical string of a spec dict (to_dict's output, or one read back from a token)."""
+    return json.dumps(spec, separators=(",", ":"), sort_keys=True)
 
 
 def _format_dict(options: FormatOptions) -> dict[str, object]:
