@@ -1,58 +1,105 @@
-"""`make bench`: the engine against raw pyvips (the limit) and a naive Pillow pipeline.
+"""`make bench`: the whole service over real HTTP, beside its references, as ratios.
 
-`python -m bench --smoke` runs a few seconds of the same code so that it cannot rot.
+`python -m bench` runs every workload (about 6 minutes) and writes bench/RESULTS.md;
+`python -m bench --smoke` runs each one for a moment (about 10 s, thumbor skipped, no target
+enforced) so that the suite cannot rot. `--only W1,W6` runs a subset (W6 needs W1's capacity
+and runs W1 first); `--origin-env NAME=VALUE` passes a setting to the main origin, for
+experiments.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-import pyvips
-
-from bench.runner import compare
-from bench.workloads import engine_workloads
+from bench import ssim
+from bench.plan import FULL, SMOKE, WORKLOADS
+from bench.report import Report
+from bench.sources import PHOTO_24MP, ParamSpace
+from bench.suite import Suite, running_suite
+from bench.w_cache import run_w5, run_w5b
+from bench.w_overload import run_w6
+from bench.w_quality import run_w8
+from bench.w_render import run_w1_w7, run_w2, run_w4
+from bench.w_size import run_w3
 from transforms import vips
 
-TARGET_VS_PYVIPS = 0.95
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def _spaces(suite: Suite) -> None:
+    variants = len(suite.pngs)
+    for fmt in ("Jpeg", "Webp", "Avif"):
+        suite.spaces[f"photo-{fmt}"] = ParamSpace(range(790, 811), range(50, 96))
+    suite.spaces["rgba-Jpeg"] = ParamSpace(range(710, 731), range(50, 96), variants)
+    # Png has no quality: the distinct requests come from distinct sources and widths.
+    suite.spaces["rgba-Png"] = ParamSpace(range(700, 741), range(80, 81), variants)
+
+
+def run(suite: Suite, only: set[str]) -> None:
+    scores = ssim.self_check(PHOTO_24MP.read_bytes())
+    suite.report.note(
+        "SSIM self-check: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items())
+    )
+    _spaces(suite)
+    capacity = 0.0
+    if only & {"W1", "W6"}:
+        capacity = run_w1_w7(suite)
+    if "W2" in only:
+        run_w2(suite)
+    if "W4" in only:
+        run_w4(suite)
+    if "W3" in only:
+        run_w3(suite)
+    if "W6" in only:
+        run_w6(suite, capacity)
+    if "W5" in only:
+        run_w5(suite)
+    if "W5b" in only:
+        run_w5b(suite)
+    if "W8" in only:
+        run_w8(suite)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--smoke", action="store_true", help="a few seconds, to check it runs")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=2.0, help="per implementation per round")
+    parser.add_argument("--smoke", action="store_true", help="every workload for a moment")
+    parser.add_argument("--only", default=",".join(WORKLOADS), help="e.g. W1,W5")
+    parser.add_argument("--no-thumbor", action="store_true", help="skip thumbor")
+    parser.add_argument("--origin-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--output", type=Path, default=None, help="default: bench/RESULTS.md")
     args = parser.parse_args(argv)
-    rounds, seconds = (1, 0.3) if args.smoke else (args.rounds, args.seconds)
-    vips.configure()  # the same libvips set-up for every implementation
-    print(
-        f"# imgstax engine benchmark: {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, libvips {pyvips.version(0)}.{pyvips.version(1)}."
-        f"{pyvips.version(2)}; {args.threads} threads, {rounds} rounds x {seconds}s"
+    plan = SMOKE if args.smoke else FULL
+    if args.no_thumbor:
+        plan = type(plan)(**{**plan.__dict__, "thumbor": False})
+    only = {w.strip() for w in args.only.split(",") if w.strip()}
+    unknown = only - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workloads {sorted(unknown)}; known: {', '.join(WORKLOADS)}")
+    extra = dict(item.split("=", 1) for item in args.origin_env)
+    report = Report(
+        "imgstax benchmark" + (" (smoke)" if plan.smoke else ""), enforce=not plan.smoke
     )
-    columns = ("engine/s", "pyvips/s", "pillow/s", "vs pyvips", "vs pillow")
-    print(f"{'workload':34} " + " ".join(f"{c:>10}" for c in columns))
-    below = []
-    for workload in engine_workloads():
-        jobs = {
-            "engine": workload.engine(),
-            "pyvips": workload.pyvips(),
-            "pillow": workload.pillow(),
-        }
-        m = compare(jobs, threads=args.threads, rounds=rounds, seconds=seconds)
-        vs_vips = m["engine"].per_second / m["pyvips"].per_second
-        vs_pillow = m["engine"].per_second / m["pillow"].per_second
-        print(
-            f"{workload.name:34} {m['engine'].per_second:10.2f} {m['pyvips'].per_second:10.2f} "
-            f"{m['pillow'].per_second:10.2f} {vs_vips:10.3f} {vs_pillow:10.2f}"
-        )
-        if vs_vips < TARGET_VS_PYVIPS:
-            below.append(workload.name)
-    if below and not args.smoke:
-        print(f"below the {TARGET_VS_PYVIPS} target against raw pyvips: {', '.join(below)}")
+    vips.configure()  # the same libvips set-up in this process as in the origin's workers
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="imgstax-bench-") as tmp:
+        with running_suite(plan, report, Path(tmp), extra) as suite:
+            report.note(
+                f"Origins: `imgstax serve`, 1 process, IMGSTAX_RENDER_WORKERS={plan.workers}"
+                + (f", {', '.join(args.origin_env)}" if extra else "")
+                + "; thumbor: "
+                + (suite.thumbor_reason or "running (see its rows)")
+            )
+            run(suite, only)
+    elapsed = time.perf_counter() - started
+    report.note(f"Wall time: {elapsed:.0f} s.")
+    output = args.output or (None if plan.smoke or only != set(WORKLOADS) else RESULTS)
+    if output is not None:
+        output.write_text(report.markdown())
+        print(f"wrote {output}")
     return 0
 
 

@@ -1,0 +1,85 @@
+"""The in-process implementations of "resize to a width and encode", measured beside the origin.
+
+- engine: ``transforms.render`` exactly as the origin's worker pool calls it (no HTTP);
+- pyvips: the limit, raw pyvips doing the same libvips work (shrink-on-load thumbnail, the same
+  encoder options) with none of our Python around it;
+- pillow: a naive pipeline (open, convert, resize LANCZOS, save), what a team writes first.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pyvips
+from PIL import Image
+
+from bench.sources import Params
+from transforms import ImageFormat, parse_spec, render
+from transforms.encode import OPTIONS
+from transforms.spec import Priority
+
+Job = Callable[[Params], bytes]
+_SAVERS = {
+    ImageFormat.JPEG: "jpegsave_buffer",
+    ImageFormat.WEBP: "webpsave_buffer",
+    ImageFormat.AVIF: "heifsave_buffer",
+    ImageFormat.PNG: "pngsave_buffer",
+}
+_PILLOW_FORMATS = {
+    ImageFormat.JPEG: "JPEG",
+    ImageFormat.WEBP: "WEBP",
+    ImageFormat.AVIF: "AVIF",
+    ImageFormat.PNG: "PNG",
+}
+
+
+def format_option(fmt: ImageFormat, quality: int) -> dict[str, object]:
+    """The request's format object (Png takes no quality)."""
+    if fmt is ImageFormat.PNG:
+        return {"type": fmt.value}
+    return {"type": fmt.value, "quality": quality}
+
+
+def engine(sources: list[bytes], fmt: ImageFormat) -> Job:
+    def run(p: Params) -> bytes:
+        spec = parse_spec({"resize": {"width": p.width}, "format": format_option(fmt, p.quality)})
+        return render(sources[p.variant], spec).data
+
+    return run
+
+
+def pyvips_job(
+    sources: list[bytes], fmt: ImageFormat, priority: Priority = Priority.BALANCED
+) -> Job:
+    base = dict(OPTIONS[fmt][priority])
+
+    def run(p: Params) -> bytes:
+        image = pyvips.Image.thumbnail_buffer(
+            sources[p.variant], p.width, export_profile="srgb", option_string="fail_on=error"
+        )
+        if image.hasalpha() and not fmt.has_alpha:
+            image = image.flatten(background=[255, 255, 255])
+        options = {**base, "Q": p.quality} if fmt.lossy else base
+        data: bytes = getattr(image, _SAVERS[fmt])(keep=pyvips.ForeignKeep.NONE, **options)
+        return data
+
+    return run
+
+
+def pillow_job(sources: list[bytes], fmt: ImageFormat) -> Job:
+    mode = "RGBA" if fmt.has_alpha else "RGB"
+
+    def run(p: Params) -> bytes:
+        with Image.open(io.BytesIO(sources[p.variant])) as im:
+            converted = im.convert(mode)
+            height = round(converted.height * p.width / converted.width)
+            small = converted.resize((p.width, height), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            if fmt.lossy:
+                small.save(out, _PILLOW_FORMATS[fmt], quality=p.quality)
+            else:
+                small.save(out, _PILLOW_FORMATS[fmt])
+            return out.getvalue()
+
+    return run
