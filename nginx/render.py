@@ -93,7 +93,7 @@ def parameters(config: EdgeConfig) -> dict[str, str]:
         "error_log_level": config.error_log_level,
         "asset_servers": servers,
         "api_servers": servers,
-        "upstream_header": f"            {upstream}" if upstream else "",
+        "upstream_header": upstream,
     }
 
 

@@ -22,7 +22,14 @@ from pathlib import Path
 from types import FrameType
 
 from nginx.render import EdgeConfig
-from nginx.server import INSTALL_HINT, EdgeError, EdgeServer, find_nginx, start_edge
+from nginx.server import (
+    INSTALL_HINT,
+    EdgeError,
+    EdgeServer,
+    find_nginx,
+    local_worker_user,
+    start_edge,
+)
 
 HOST = "127.0.0.1"
 # Written by the origin's embedded defaults when no API key is configured (see `make run`).
@@ -156,7 +163,11 @@ def serve(args: argparse.Namespace, binary: str) -> int:
     ports = [first + i for i in range(args.origins)]
     busy = [p for p in [args.port, *ports] if not _port_free(p)]
     if busy:
-        print(f"port(s) {busy} on {HOST} are in use; pick others with --port", file=sys.stderr)
+        print(
+            f"port(s) {busy} on {HOST} are in use; choose others with --port and --origin-port "
+            '(make edge EDGE_ARGS="--port 9000")',
+            file=sys.stderr,
+        )
         return 1
     run_dir.mkdir(parents=True, exist_ok=True)
     environ = {**os.environ, "IMGSTAX_DATA_DIR": str(data_dir)}
@@ -172,7 +183,7 @@ def serve(args: argparse.Namespace, binary: str) -> int:
             run_dir=run_dir,
             listen=f"{HOST}:{args.port}",
             worker_processes="2",
-            user=_worker_user(),
+            user=local_worker_user(),
             upstream_header=True,
         )
         edge = start_edge(config, binary=binary)
@@ -203,16 +214,6 @@ def serve(args: argparse.Namespace, binary: str) -> int:
             origin.stop()
         for origin in origins:
             origin.wait(15)
-
-
-def _worker_user() -> str | None:
-    # An nginx master started as root would run its workers as `nobody`, who cannot write the
-    # cache under a user's checkout; the local edge keeps them as the user who started it.
-    if os.geteuid() != 0:
-        return None
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def main(argv: Sequence[str] | None = None) -> int:

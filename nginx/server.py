@@ -8,6 +8,7 @@ at the run dir, so stopping it is stopping one process and nothing is left behin
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -39,6 +40,17 @@ def find_nginx() -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def local_worker_user() -> str | None:
+    """The ``user`` for an edge run by hand or by tests: whoever runs it, if that is root.
+
+    An nginx master started as root runs its workers as ``nobody``, who cannot write a cache
+    under a user's checkout or a private temp dir.
+    """
+    if os.geteuid() != 0:
+        return None
+    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def listen_address(listen: str) -> tuple[str, int]:

@@ -7,7 +7,6 @@ second tier), exactly as ``make edge`` runs them. Each origin is a single proces
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from nginx.render import EdgeConfig
-from nginx.server import EdgeError, EdgeServer, find_nginx, start_edge
+from nginx.server import EdgeError, EdgeServer, find_nginx, local_worker_user, start_edge
 from tests.origin.conftest import KEY_ALPHA, KEY_BETA, SIGNING, put_in_storage
 from tests.support.moto import free_port
 from tests.support.origin_process import OriginProcess, start_origin
@@ -28,15 +27,6 @@ requires_nginx = pytest.mark.skipif(
 )
 PHOTO = "photo-medium-1024x768-camera.jpg"
 ASSET_ROUTE = "/v1/assets/{assetId}"
-
-
-def worker_user() -> str | None:
-    """Root's nginx would run workers as nobody, who cannot enter pytest's private tmp dirs."""
-    if os.geteuid() != 0:
-        return None
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def origin_environ(home: Path, data_dir: Path) -> dict[str, str]:
@@ -57,7 +47,7 @@ def launch_edge(origins: Iterable[str], run_dir: Path) -> EdgeServer:
             run_dir=run_dir,
             listen=f"127.0.0.1:{free_port()}",
             worker_processes="2",
-            user=worker_user(),
+            user=local_worker_user(),
             upstream_header=True,
         )
         try:

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from nginx.render import EdgeConfig, main, parameters, render, write
-from nginx.server import EdgeError, check_config, start_edge
-from tests.edge.conftest import NGINX, launch_edge, requires_nginx, worker_user
+from nginx.server import EdgeError, check_config, local_worker_user, start_edge
+from tests.edge.conftest import NGINX, launch_edge, requires_nginx
 from tests.support.moto import free_port
 
 ORIGINS = ("127.0.0.1:8081", "127.0.0.1:8082")
@@ -116,7 +116,7 @@ def test_nginx_accepts_the_rendered_config(
     config = EdgeConfig(
         origins=tuple(f"127.0.0.1:{9000 + i}" for i in range(origins)),
         run_dir=tmp_path / "run",
-        user=worker_user(),
+        user=local_worker_user(),
         upstream_header=upstream_header,
     )
     check_config(NGINX, write(config))
