@@ -34,7 +34,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy $(foreach p,$(PACKAGES),$(wildcard $(p))) bench
+	$(BIN)/mypy $(foreach p,$(PACKAGES),$(wildcard $(p))) bench nginx
 
 pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -6,6 +6,7 @@ without touching any cache. max-age is the seconds left until the asset expires.
 
 from __future__ import annotations
 
+import math
 from email.utils import formatdate
 
 from origin.tokens import AssetToken
@@ -23,14 +24,20 @@ def etag(token: AssetToken) -> str:
 
 def validators(token: AssetToken, now: float) -> dict[str, str]:
     """Cache-Control, Expires and ETag: the same on 200, 304 and HEAD."""
-    left = max(0, token.expires_at - int(now))
+    # Rounded down: a cache must never be told the asset lives longer than it does.
+    left = max(0, token.expires_at - math.ceil(now))
     scope = "public" if token.public else "private"
-    return {
+    headers = {
         "Cache-Control": f"{scope}, max-age={left}, immutable",
         "Expires": formatdate(token.expires_at, usegmt=True),
         "ETag": etag(token),
         **_SAFE,
     }
+    if token.public:
+        # nginx keeps an entry through its last whole second; an absolute time one second
+        # early ends it exactly at expiry. nginx never passes X-Accel-* headers on to clients.
+        headers["X-Accel-Expires"] = f"@{token.expires_at - 1}"
+    return headers
 
 
 def matches(if_none_match: str | None, tag: str) -> bool:
