@@ -76,6 +76,8 @@ class Assets:
             return await self._render(data, job.spec, expires_at)
 
         obj = await self._cache.get_or_load(key, load)
+        # Only bytes that rendered are kept: a refused source (truncated, a bomb) is never stored.
+        await self._sources.ingest(ref, data)
         if obj.expires_at is not None and obj.expires_at < expires_at:
             obj = StoredObject(
                 obj.data, obj.content_type, expires_at + EXTENSION_SLACK, obj.metadata

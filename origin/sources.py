@@ -3,7 +3,8 @@
 ``source.url`` is fetched through the SSRF guard, ``source.uploadId`` reads an upload of the
 same API key, ``source.storageKey`` reads the team's storage/ namespace. The bytes are stored
 under ``sources/<sha256>`` so that a later re-render uses the very same bytes even if the URL
-changed or went away; the URL is fetched again only if that copy is lost.
+changed or went away; the URL is fetched again only if that copy is lost. Only bytes that
+rendered are stored: a truncated file or a pixel bomb is refused and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -51,16 +52,16 @@ class Sources:
         self._clock = clock
 
     async def load(self, source: Source, key_id: str) -> tuple[SourceRef, bytes]:
-        """The source's bytes and a reference to them; ingests them for later re-renders."""
+        """The source's bytes and a reference to them; ``ingest`` keeps them once they render."""
         data = await self._read(KIND[source.kind], source.value, key_id)
         if len(data) > self._settings.max_source_bytes:
             raise oversize(len(data), self._settings.max_source_bytes)
         sha = hashlib.sha256(data).hexdigest()
-        await self._ingest(sha, data)
         return SourceRef(KIND[source.kind], source.value, sha), data
 
-    async def _ingest(self, sha: str, data: bytes) -> None:
+    async def ingest(self, ref: SourceRef, data: bytes) -> None:
         """Keep the bytes for as long as any asset made now may need them."""
+        sha = ref.sha256
         key = source_key(sha)
         now = self._clock()
         try:
