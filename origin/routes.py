@@ -142,11 +142,12 @@ def routes() -> list[Route]:
         for name, mapper in bodies.MAPPERS.items()
     ]
     return [
+        # First: asset GETs are most of the traffic, and routes are matched in order.
+        Route("/v1/assets/{assetId}", get_asset, methods=["GET", "HEAD"], name="asset"),
         *table,
         Route("/v1/packs", list_packs, methods=["GET"], name="packs"),
         Route("/v1/packs/{packId}", processing(None), methods=["POST"], name="pack"),
         Route("/v1/uploads", upload, methods=["POST"], name="uploads"),
-        Route("/v1/assets/{assetId}", get_asset, methods=["GET", "HEAD"], name="asset"),
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
         Route("/readyz", readyz, methods=["GET"], name="readyz"),
         Route("/metrics", metrics, methods=["GET"], name="metrics"),

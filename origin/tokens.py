@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cachetools import LRUCache
@@ -55,7 +56,7 @@ class AssetToken:
     key_id: str
     public: bool
 
-    @property
+    @cached_property
     def render_key(self) -> str:
         """sha256(render version, source sha256, canonical spec): shared by equal transforms."""
         return render_digest(self.version, self.source.sha256, self.spec_canonical)
