@@ -96,12 +96,19 @@ def search_quality(
     low: int = 1,
     high: int = 100,
 ) -> Search:
-    """Find the highest quality in [low, high] whose encoding is at most cap bytes."""
+    """Find the highest quality in [low, high] whose encoding is at most cap bytes.
+
+    When nothing fits, ``low`` has always been tried: the caller shrinks from its size.
+    """
     state = Search(cap, low, high)
     quality = min(max(first, low), high)
     while True:
         state.record(quality, encode(quality))
         if state.done:
+            if state.best is None and low not in state.sizes:
+                # Out of encodes before reaching the floor (sizes that barely follow quality,
+                # such as a tiny image's headers): the floor is the last thing worth trying.
+                state.record(low, encode(low))
             return state
         quality = _next_guess(state, math.log(cap * AIM), slope)
 

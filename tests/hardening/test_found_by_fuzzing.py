@@ -1,0 +1,76 @@
+"""Defects the fuzzer found, each pinned by a plain test that fails if the fix is undone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from config import load_settings
+from config.errors import TargetSizeUnreachable
+from tests.hardening.conftest import (
+    ALPHA,
+    FIXTURES,
+    hardening_environ,
+    put_in_storage,
+)
+from transforms import parse_spec, render
+from transforms.target_size import MAX_ENCODES, search_quality
+
+
+@pytest.mark.parametrize("fmt", ["Jpeg", "Avif"])
+@pytest.mark.parametrize("cap", [256, 300])
+def test_a_size_cap_a_tiny_strip_cannot_meet_is_a_400_not_a_crash(
+    make_client: Callable[..., TestClient], data_dir: Path, fmt: str, cap: int
+) -> None:
+    """A 940x2 strip barely changes size with quality: the search ran out of encodes before
+    the floor, and the shrink step read the floor's size that was never measured (KeyError,
+    a 500)."""
+    key = put_in_storage(data_dir, "panorama-940x2.png")
+    client = make_client(load_settings(hardening_environ(data_dir)))
+    response = client.post(
+        "/v1/compress-to-size",
+        json={"source": {"storageKey": key}, "maxSizeBytes": cap, "format": fmt},
+        headers=ALPHA,
+    )
+    if response.status_code == 200:
+        assert response.json()["sizeBytes"] <= cap
+    else:
+        assert (response.status_code, response.json()["code"]) == (400, "TARGET_SIZE_UNREACHABLE")
+
+
+def test_a_search_that_finds_nothing_has_tried_the_floor() -> None:
+    """Sizes that do not follow quality at all: the budget runs out, then the floor is tried."""
+    tried: list[int] = []
+
+    def encode(quality: int) -> bytes:
+        tried.append(quality)
+        return b"x" * 1000
+
+    state = search_quality(encode, 500, first=90, slope=0.6, low=30, high=100)
+    assert state.best is None and 30 in state.sizes
+    assert len(tried) <= MAX_ENCODES + 1
+
+
+def test_the_floor_is_tried_and_can_be_the_answer() -> None:
+    """Only the floor fits: it is found even when the budget would have stopped short of it."""
+
+    def encode(quality: int) -> bytes:
+        return b"x" * (400 if quality <= 30 else 1000)
+
+    state = search_quality(encode, 500, first=90, slope=0.6, low=30, high=100)
+    assert state.best is not None and state.best[0] == 30
+
+
+def test_render_of_the_strip_never_raises_anything_but_our_errors() -> None:
+    data = (FIXTURES / "panorama-940x2.png").read_bytes()
+    for fmt in ("Jpeg", "Webp", "Avif"):
+        for cap in (256, 300, 400):
+            spec = parse_spec({"format": {"type": fmt, "targetFileSizeBytes": cap}})
+            try:
+                result = render(data, spec)
+            except TargetSizeUnreachable:
+                continue
+            assert len(result.data) <= cap
