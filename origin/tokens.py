@@ -37,6 +37,7 @@ RENDER_VERSION = 1
 _SALT = "imgstax.asset.v1"
 _SEAL_INFO = b"imgstax asset source seal v1"
 _NOT_FOUND = "Asset not found or expired."
+_LAST_EXPIRY = 253_402_300_799  # 9999-12-31T23:59:59Z, the last instant an Expires can name
 
 
 @dataclass(frozen=True)
@@ -132,16 +133,20 @@ class TokenSigner:
             version, sha, spec, expires_at, public, sealed = payload
             kind, ref, key_id = self._unseal(str(sealed), str(sha))
             source = SourceRef(str(kind), str(ref), str(sha))
+            expires = int(expires_at)
+            if not 0 <= expires <= _LAST_EXPIRY:
+                # Only a minter gone wrong signs such a time; HTTP dates cannot even carry it.
+                raise ValueError("the expiry is not a time an asset can have")
             return AssetToken(
                 int(version),
                 source,
                 dict(spec),
                 canonical_json(spec),
-                int(expires_at),
+                expires,
                 str(key_id),
                 public == 1,
             )
-        except (BadData, ValueError, TypeError) as exc:
+        except (BadData, ValueError, TypeError, OverflowError) as exc:
             raise NotFound(_NOT_FOUND) from exc
 
 

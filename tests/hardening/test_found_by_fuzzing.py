@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,9 +11,11 @@ from starlette.testclient import TestClient
 
 from config import load_settings
 from config.errors import TargetSizeUnreachable
+from origin.tokens import RENDER_VERSION, AssetToken, SourceRef, TokenSigner
 from tests.hardening.conftest import (
     ALPHA,
     FIXTURES,
+    SIGNING,
     hardening_environ,
     put_in_storage,
 )
@@ -74,3 +77,19 @@ def test_render_of_the_strip_never_raises_anything_but_our_errors() -> None:
             except TargetSizeUnreachable:
                 continue
             assert len(result.data) <= cap
+
+
+@pytest.mark.parametrize("expires_at", [10**12, 2**63, float("inf"), float("nan"), -5])
+def test_a_signed_token_with_an_impossible_expiry_is_a_404(
+    make_client: Callable[..., TestClient], data_dir: Path, expires_at: float
+) -> None:
+    """Formatting its Expires header raised (OverflowError, OSError, ValueError): a 500."""
+    key = put_in_storage(data_dir, "tiny-1x1.png")
+    client = make_client(load_settings(hardening_environ(data_dir)))
+    sha = hashlib.sha256((FIXTURES / "tiny-1x1.png").read_bytes()).hexdigest()
+    token = AssetToken(
+        RENDER_VERSION, SourceRef("storage", key, sha), {}, "{}", expires_at, "alpha", True
+    )  # type: ignore[arg-type]
+    asset_id = TokenSigner([SIGNING]).mint(token)
+    for method in ("GET", "HEAD"):
+        assert client.request(method, f"/v1/assets/{asset_id}").status_code == 404
