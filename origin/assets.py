@@ -7,6 +7,7 @@ point at it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cache import StoredObject, TieredCache, render_key
+from config.errors import InvalidRequest, NotFound
 from origin.bodies import DEFAULT_TTL, Job
 from origin.metrics import Metrics
 from origin.pool import RenderPool
@@ -24,6 +26,7 @@ from transforms import TransformSpec, parse_spec, render
 # When a longer-lived asset points at a stored render, extend the render by this much more, so
 # that a stream of POSTs does not rewrite the object every time.
 EXTENSION_SLACK = 86_400
+_log = logging.getLogger("imgstax.origin")
 
 
 @dataclass(frozen=True)
@@ -89,10 +92,18 @@ class Assets:
         """The rendered bytes of a verified token: memory, second tier, or a fresh render."""
 
         async def load() -> StoredObject:
-            data = await self._sources.reload(token.source, token.key_id)
-            # Other live assets may share this render: keep it at least a default lifetime.
-            keep = max(token.expires_at, int(self._clock()) + DEFAULT_TTL)
-            return await self._render(data, parse_spec(token.spec), keep)
+            try:
+                spec = parse_spec(token.spec)
+                data = await self._sources.reload(token.source, token.key_id)
+                # Other live assets may share this render: keep it at least a default lifetime.
+                keep = max(token.expires_at, int(self._clock()) + DEFAULT_TTL)
+                return await self._render(data, spec, keep)
+            except InvalidRequest as exc:
+                # The asset was valid when minted; what changed since (lower limits, another
+                # version's vocabulary) is no fault of whoever follows the URL. The reason may
+                # name the sealed source, so it goes to the log only.
+                _log.warning("asset %s can no longer be rendered: %s", token.render_key[:12], exc)
+                raise NotFound("The asset can no longer be rendered.") from exc
 
         return await self._cache.get_or_load(render_key(token.render_key), load)
 
