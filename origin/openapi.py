@@ -201,15 +201,16 @@ def _errors(*statuses: str) -> dict[str, Schema]:
     }
 
 
-def _post(summary: str, request: str, response: str = "Asset") -> Schema:
+def _post(summary: str, request: str, *more_errors: str) -> Schema:
+    statuses = sorted({"400", "401", "409", "413", "429", "500", "502", "503", "504", *more_errors})
     return {
         "post": {
             "summary": summary,
             "security": [{"ApiKey": []}],
             "requestBody": {"required": True, "content": {JSON: {"schema": _ref(request)}}},
             "responses": {
-                "200": {"description": "OK", "content": {JSON: {"schema": _ref(response)}}},
-                **_errors("400", "401", "409", "413", "429", "500", "502", "503", "504"),
+                "200": {"description": "OK", "content": {JSON: {"schema": _ref("Asset")}}},
+                **_errors(*statuses),
             },
         }
     }
@@ -244,7 +245,8 @@ def openapi_document() -> dict[str, Any]:
         "/v1/downsize": _post("Shrink only if larger than caps", "DownsizeRequest"),
         "/v1/process": _post("Resize, format and effects in one call", "ProcessRequest"),
         "/v1/packs/{packId}": {
-            **_post("Process with a platform pack", "PackRequest"),
+            # An unknown pack id is 404 NOT_FOUND.
+            **_post("Process with a platform pack", "PackRequest", "404"),
             "parameters": [
                 {
                     "name": "packId",

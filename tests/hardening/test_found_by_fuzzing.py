@@ -19,6 +19,7 @@ from tests.hardening.conftest import (
     hardening_environ,
     put_in_storage,
 )
+from tests.hardening.published import check_answer
 from transforms import parse_spec, render
 from transforms.target_size import MAX_ENCODES, search_quality
 
@@ -93,3 +94,14 @@ def test_a_signed_token_with_an_impossible_expiry_is_a_404(
     asset_id = TokenSigner([SIGNING]).mint(token)
     for method in ("GET", "HEAD"):
         assert client.request(method, f"/v1/assets/{asset_id}").status_code == 404
+
+
+def test_an_unknown_pack_is_a_documented_404(
+    make_client: Callable[..., TestClient], data_dir: Path
+) -> None:
+    """The pack endpoint answered 404 NOT_FOUND, which its OpenAPI entry did not list."""
+    key = put_in_storage(data_dir, "tiny-1x1.png")
+    client = make_client(load_settings(hardening_environ(data_dir)))
+    response = client.post("/v1/packs/myspace", json={"source": {"storageKey": key}}, headers=ALPHA)
+    assert (response.status_code, response.json()["code"]) == (404, "NOT_FOUND")
+    check_answer("/v1/packs/{packId}", response)
