@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                 + (suite.thumbor_reason or "running (see its rows)")
             )
             run(suite, only)
+            waited = suite.quiet.waited
+    if waited:
+        report.note(f"Waited {waited:.0f} s in all for other processes to leave the CPUs.")
     elapsed = time.perf_counter() - started
     report.note(f"Wall time: {elapsed:.0f} s.")
     output = args.output or (None if plan.smoke or only != set(WORKLOADS) else RESULTS)

@@ -20,6 +20,8 @@ from transforms.encode import OPTIONS
 from transforms.spec import Priority
 
 Job = Callable[[Params], bytes]
+# thumbnail fits a box: a height no image reaches makes the width alone decide, as in the API.
+ANY_HEIGHT = 10_000_000
 _SAVERS = {
     ImageFormat.JPEG: "jpegsave_buffer",
     ImageFormat.WEBP: "webpsave_buffer",
@@ -56,7 +58,11 @@ def pyvips_job(
 
     def run(p: Params) -> bytes:
         image = pyvips.Image.thumbnail_buffer(
-            sources[p.variant], p.width, export_profile="srgb", option_string="fail_on=error"
+            sources[p.variant],
+            p.width,
+            height=ANY_HEIGHT,
+            export_profile="srgb",
+            option_string="fail_on=error",
         )
         if image.hasalpha() and not fmt.has_alpha:
             image = image.flatten(background=[255, 255, 255])

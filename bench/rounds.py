@@ -3,7 +3,9 @@
 Each round runs every implementation for the same wall time, one after the other (the first
 one rotates from round to round); the reported throughput is the median over rounds.
 Interleaving is what makes the ratios hold on a noisy machine: a slow patch hits every
-implementation alike. While one implementation runs, the others are idle.
+implementation alike. While one implementation runs, the others are idle. On a machine shared
+with other people's jobs, each round first waits (within a budget for the whole run) until
+the other processes leave the CPUs alone.
 """
 
 from __future__ import annotations
@@ -17,9 +19,29 @@ from typing import Protocol
 
 from bench.httpclient import Client, Response
 from bench.load import Request, Sample, closed_loop, with_client
-from bench.procs import cpu_seconds
+from bench.procs import cpu_seconds, machine_busy_seconds
 from bench.sources import Params, ParamSpace
 from bench.stats import Round, Summary
+
+
+@dataclass
+class QuietGate:
+    """Waits until other processes use less than `threshold` cores, `budget` seconds in all."""
+
+    budget: float
+    threshold: float = 0.3
+    window: float = 0.25
+    waited: float = 0.0
+
+    def wait(self) -> None:
+        while self.budget > 0:
+            busy, own = machine_busy_seconds(), time.process_time()
+            time.sleep(self.window)
+            others = machine_busy_seconds() - busy - (time.process_time() - own)
+            if others / self.window < self.threshold:
+                return
+            self.budget -= self.window
+            self.waited += self.window
 
 
 class Implementation(Protocol):
@@ -52,18 +74,20 @@ class InProcess:
                 done.append((time.perf_counter() - start, size))
             return done
 
-        cpu = time.process_time()
+        cpu, busy = time.process_time(), machine_busy_seconds()
         start = time.perf_counter()
         with ThreadPoolExecutor(self.threads) as pool:
             results = [f.result() for f in [pool.submit(worker) for _ in range(self.threads)]]
         elapsed = time.perf_counter() - start
         jobs = [job for result in results for job in result]
+        own = time.process_time() - cpu
         return Round(
             len(jobs),
             elapsed,
             [latency for latency, _ in jobs],
             [size for _, size in jobs],
-            time.process_time() - cpu,
+            own,
+            foreign_cpu_seconds=max(0.0, machine_busy_seconds() - busy - own),
         )
 
 
@@ -85,8 +109,8 @@ class OverHttp:
         return None if params is None else self.request_for(params)
 
     def run_round(self, seconds: float) -> Round:
-        server_cpu = cpu_seconds(self.pid)
-        client_cpu = time.process_time()
+        server_cpu, client_cpu = cpu_seconds(self.pid), time.process_time()
+        busy = machine_busy_seconds()
 
         async def use(client: Client) -> tuple[list[Sample], float]:
             return await closed_loop(
@@ -98,18 +122,26 @@ class OverHttp:
             if sample.response.status != 200:
                 body = sample.response.body[:300].decode(errors="replace")
                 raise RuntimeError(f"{self.name}: HTTP {sample.response.status}: {body}")
+        server_cpu = cpu_seconds(self.pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
         return Round(
             len(samples),
             elapsed,
             [s.latency for s in samples],
             [self.size_of(s.response) for s in samples],
-            cpu_seconds(self.pid) - server_cpu,
-            time.process_time() - client_cpu,
+            server_cpu,
+            client_cpu,
+            max(0.0, machine_busy_seconds() - busy - server_cpu - client_cpu),
         )
 
 
 def compare(
-    impls: Sequence[Implementation], *, rounds: int, seconds: float, warm_up: bool = True
+    impls: Sequence[Implementation],
+    *,
+    rounds: int,
+    seconds: float,
+    warm_up: bool = True,
+    quiet: QuietGate | None = None,
 ) -> dict[str, Summary]:
     """Each implementation's rounds, after one untimed warm-up round each (unless not)."""
     summaries = {impl.name: Summary() for impl in impls}
@@ -118,5 +150,7 @@ def compare(
     for index in range(rounds):
         for offset in range(len(impls)):
             impl = impls[(index + offset) % len(impls)]
+            if quiet is not None:
+                quiet.wait()
             summaries[impl.name].add(impl.run_round(seconds))
     return summaries

@@ -27,6 +27,8 @@ class Round:
     sizes: list[int]  # output bytes, one per completed job
     cpu_seconds: float  # of the process doing the work (the server, or this one in-process)
     client_cpu_seconds: float = 0.0  # of this process while it only generated load
+    # CPU the rest of the machine used meanwhile (other people's jobs on a shared machine).
+    foreign_cpu_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -66,6 +68,11 @@ class Summary:
     def cpu_ms_per_job(self) -> float:
         count = self.count
         return 1000 * sum(r.cpu_seconds for r in self.rounds) / count if count else math.nan
+
+    @property
+    def foreign_load(self) -> float:
+        """The busiest round's foreign CPU, in cores: how much the figures may be disturbed."""
+        return max((r.foreign_cpu_seconds / r.seconds for r in self.rounds), default=0.0)
 
     @property
     def client_cpu_share(self) -> float:

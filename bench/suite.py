@@ -21,9 +21,18 @@ import httpx
 
 from bench import thumbor
 from bench.plan import Plan
-from bench.procs import Server, free_port, launch, moto_command, python_command, wait_ready
+from bench.procs import (
+    Server,
+    free_port,
+    launch,
+    moto_command,
+    python_command,
+    stop_all,
+    wait_ready,
+)
 from bench.report import Report
-from bench.sources import FIXTURES, PHOTO_24MP, QUALITY_PHOTOS, ParamSpace, rgba_png_2048
+from bench.rounds import QuietGate
+from bench.sources import FIXTURES, QUALITY_PHOTOS, ParamSpace, rgba_png_2048
 from transforms import parse_spec, render
 
 BUCKET = "imgstax-bench"
@@ -74,6 +83,7 @@ class Suite:
     thumbor_reason: str  # why thumbor is not running, when it is not
     photo: bytes
     pngs: list[bytes]
+    quiet: QuietGate = field(default_factory=lambda: QuietGate(0.0))
     uploads: dict[str, str] = field(default_factory=dict)  # name -> uploadId on main
     # One space per (source, format) on main, shared by the workloads that render it, so that
     # no request repeats one made earlier in the run.
@@ -167,14 +177,14 @@ def running_suite(
     plan: Plan, report: Report, workdir: Path, main_env: Mapping[str, str]
 ) -> Iterator[Suite]:
     """Start every server at once, upload the sources, and stop everything afterwards."""
-    photo = PHOTO_24MP.read_bytes()
+    photo = plan.photo
     key = secrets.token_urlsafe(24)
     with ExitStack() as stack:
         servers: list[Server] = []
+        stack.callback(stop_all, servers)
 
         def started(server: Server) -> Server:
             servers.append(server)
-            stack.callback(server.stop)
             return server
 
         moto_port = free_port()
@@ -220,6 +230,7 @@ def running_suite(
             photo,
             pngs,
         )
+        suite.quiet = QuietGate(plan.quiet_budget)
         suite.uploads["photo"] = main.upload(photo)
         for index, png in enumerate(pngs):
             suite.uploads[f"rgba-{index}"] = main.upload(png)

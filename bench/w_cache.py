@@ -69,10 +69,22 @@ def run_w5(suite: Suite) -> None:
             plan.hit_concurrency,
         ),
     ]
-    results = compare(impls, rounds=plan.rounds, seconds=plan.hit_seconds, warm_up=plan.warm_up)
+    results = compare(
+        impls, rounds=plan.rounds, seconds=plan.hit_seconds, warm_up=plan.warm_up, quiet=suite.quiet
+    )
     ours, bare = results["imgstax"], results["bare Starlette"]
     report.table(
-        ("server", "GET/s", "p50 ms", "p95 ms", "p99 ms", "server CPU µs/GET", "client CPU", "n"),
+        (
+            "server",
+            "GET/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "server CPU µs/GET",
+            "client CPU",
+            "n",
+            "other load",
+        ),
         [
             (
                 name,
@@ -83,6 +95,7 @@ def run_w5(suite: Suite) -> None:
                 1000 * s.cpu_ms_per_job,
                 f"{100 * s.client_cpu_share:.0f} %",
                 s.count,
+                s.foreign_load,
             )
             for name, s in results.items()
         ],

@@ -80,7 +80,9 @@ def run_w6(suite: Suite, capacity: float) -> None:
         recovery = await _probe(client, next_request, stopped)
         return list(await asyncio.gather(*tasks)), recovery
 
+    suite.quiet.wait()
     normal = with_client(main.server.port, at_80, headers=main.headers)
+    suite.quiet.wait()
     overloaded, (accepting, answered) = with_client(main.server.port, at_300, headers=main.headers)
     rows = []
     phases = {"80 %": (0.8, normal), "300 %": (3.0, overloaded)}

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import httpx
 import pyvips
 
-from bench import ssim, thumbor
+from bench import references, ssim, thumbor
 from bench.sources import FIXTURES, QUALITY_PHOTOS
 from bench.suite import Suite
 
@@ -49,7 +49,9 @@ def _scorer(sources: dict[str, bytes]) -> Callable[[str, bytes], float]:
 
 
 def _libvips_default(source: bytes, fmt: str) -> bytes:
-    image = pyvips.Image.thumbnail_buffer(source, WIDTH, export_profile="srgb")
+    image = pyvips.Image.thumbnail_buffer(
+        source, WIDTH, height=references.ANY_HEIGHT, export_profile="srgb"
+    )
     saver = {"Jpeg": image.jpegsave_buffer, "Webp": image.webpsave_buffer}[fmt]
     data: bytes = saver(Q=QUALITY, keep=pyvips.ForeignKeep.NONE)
     return data

@@ -87,13 +87,15 @@ def measure(
                 plan.concurrency,
             )
         )
-    results = compare(impls, rounds=plan.rounds, seconds=plan.seconds, warm_up=plan.warm_up)
+    results = compare(
+        impls, rounds=plan.rounds, seconds=plan.seconds, warm_up=plan.warm_up, quiet=suite.quiet
+    )
     _table(suite, label, results)
     return results
 
 
 def _table(suite: Suite, label: str, results: dict[str, Summary]) -> None:
-    ours = results["imgstax"]
+    ours, limit = results["imgstax"], results["pyvips"]
     rows = []
     for name, s in results.items():
         rows.append(
@@ -104,9 +106,11 @@ def _table(suite: Suite, label: str, results: dict[str, Summary]) -> None:
                 s.ms(95),
                 s.ms(99),
                 s.cpu_ms_per_job,
+                s.cpu_ms_per_job / limit.cpu_ms_per_job,
                 s.mean_bytes / 1024,
                 ours.per_second / s.per_second if s.per_second else float("nan"),
                 s.count,
+                s.foreign_load,
             )
         )
     suite.report.note(f"**{label}**")
@@ -118,15 +122,19 @@ def _table(suite: Suite, label: str, results: dict[str, Summary]) -> None:
             "p95 ms",
             "p99 ms",
             "CPU ms/render",
+            "CPU ÷ pyvips",
             "mean KB",
             "imgstax ÷ this",
             "n",
+            "other load",
         ),
         rows,
     )
     suite.report.note(
-        f"load generator CPU while imgstax ran: {100 * ours.client_cpu_share:.1f} % of one core; "
-        "CPU ms/render is the server process for HTTP rows, this process for in-process rows."
+        f"Load generator CPU while imgstax ran: {100 * ours.client_cpu_share:.1f} % of one core. "
+        "CPU ms/render: the server process for HTTP rows, this process for in-process rows. "
+        "CPU is immune to other load where throughput is not. Other load: the busiest round's "
+        "CPU used by other processes on the machine, in cores."
     )
 
 
@@ -152,7 +160,7 @@ def targets(
 def run_w1_w7(suite: Suite) -> float:
     """W1 (and W7 around it); returns the origin's Jpeg renders/s, the capacity W6 loads."""
     suite.report.section(
-        "W1: 24 MP progressive JPEG -> 800 px, source by uploadId",
+        f"W1: {suite.plan.photo_label} -> 800 px, source by uploadId",
         "Widths 790-810 and qualities 50-95, every request distinct; 4 in flight over HTTP, "
         "2 threads in-process.",
     )
@@ -202,7 +210,7 @@ def run_w2(suite: Suite) -> None:
 
 def run_w4(suite: Suite) -> None:
     suite.report.section(
-        "W4: 24 MP JPEG -> 800 px Avif, default compressionPriority (Balanced)",
+        f"W4: {suite.plan.photo_label} -> 800 px Avif, default compressionPriority (Balanced)",
         "Widths 790-810 and qualities 50-95, as W1.",
     )
     results = measure(

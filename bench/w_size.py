@@ -25,7 +25,7 @@ def _counter(metrics: str, name: str, fmt: str) -> float:
 def run_w3(suite: Suite) -> None:
     main, report = suite.main, suite.report
     report.section(
-        "W3: compress-to-size 150 KB (153,600 bytes) from the 24 MP photo at 1600 px",
+        f"W3: compress-to-size 150 KB (153,600 bytes) from the {suite.plan.photo_label} at 1600 px",
         "POST /v1/process {resize: {width: 1590-1610}, format: {type, targetFileSizeBytes: "
         "153600}}, one request at a time; encodes per request from /metrics "
         "(imgstax_encodes_total).",
