@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ssim
+from bench import ssim, thumbor
 from bench.plan import FULL, SMOKE, WORKLOADS
 from bench.report import Report
 from bench.sources import PHOTO_24MP, ParamSpace
@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"Origins: `imgstax serve`, 1 process, IMGSTAX_RENDER_WORKERS={plan.workers}"
                 + (f", {', '.join(args.origin_env)}" if extra else "")
                 + "; thumbor: "
-                + (suite.thumbor_reason or "running (see its rows)")
+                + (
+                    suite.thumbor_reason
+                    or f"{thumbor.version()}, Pillow engine, {plan.workers} "
+                    "engine threads, file loader, no storage"
+                )
             )
             run(suite, only)
             waited = suite.quiet.waited

@@ -51,11 +51,16 @@ def ensure_installed(log_dir: Path) -> str | None:
 
 
 def version() -> str:
+    """thumbor's version and its Pillow's, e.g. "Thumbor v7.8.0 (30-May-2026), Pillow 12.3.0"."""
+    python = str(VENV / "bin" / "python")
+    script = (
+        "import thumbor, PIL; print(f'thumbor {thumbor.__version__}, Pillow {PIL.__version__}')"
+    )
     try:
-        done = subprocess.run([str(COMMAND), "--version"], capture_output=True, text=True)
-    except OSError:
-        return "unknown"
-    return (done.stdout or done.stderr).strip().splitlines()[-1] if done.returncode == 0 else "?"
+        done = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "version unknown"
+    return done.stdout.strip() if done.returncode == 0 else "version unknown"
 
 
 def start(images: Path, log_dir: Path, port: int, threads: int) -> Server:
