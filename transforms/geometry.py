@@ -35,12 +35,28 @@ class Box:
 
 
 @dataclass(frozen=True)
+class SmartWindow:
+    """A smart Cover that enlarges: the window libvips picks among the source's own pixels.
+
+    The source is loaded at its own size (``source_*``), libvips' crop picks a ``width`` x
+    ``height`` window of it, and only that window is enlarged to the box.
+    """
+
+    source_width: int
+    source_height: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class Plan:
     # The loader's output size (shrink-on-load plus resize), aspect may differ by rounding only.
     scale_width: int
     scale_height: int
     # libvips' own crop ("attention", "entropy") when the loader crops to the box itself.
     smart_crop: str | None = None
+    # With smart_crop, when the box is larger than the source would be at scale 1.
+    smart_window: SmartWindow | None = None
     # A crop of the scaled image (Cover with a fixed gravity).
     crop: Box | None = None
     # The final canvas before padding; equal to the (cropped) image unless Contain/blur.
@@ -121,15 +137,27 @@ def _plan_resize(width: int, height: int, r: Resize) -> Plan:
 
 
 def _plan_cover(width: int, height: int, box_w: int, box_h: int, gravity: Gravity) -> Plan:
+    factor = max(box_w / width, box_h / height)
     if gravity in SMART_GRAVITIES:
+        window = None
+        if factor > 1:
+            # libvips would enlarge the whole image before looking for what is interesting in
+            # it: a 940x2 strip becomes 634500x1350 for a 1080x1350 box (minutes, gigabytes).
+            # Look among the source's own pixels instead and enlarge only the window.
+            window = SmartWindow(
+                width,
+                height,
+                min(width, max(1, _half_up(box_w / factor))),
+                min(height, max(1, _half_up(box_h / factor))),
+            )
         return Plan(
             box_w,
             box_h,
             smart_crop=SMART_GRAVITIES[gravity],
+            smart_window=window,
             canvas_width=box_w,
             canvas_height=box_h,
         )
-    factor = max(box_w / width, box_h / height)
     w, h = scale_to(width, height, factor)
     w, h = max(w, box_w), max(h, box_h)
     share_x, share_y = ANCHORS[gravity]

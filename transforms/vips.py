@@ -83,6 +83,11 @@ def thumbnail(data: bytes, width: int, height: int, *, crop: str | None = None) 
         return pyvips.Image.thumbnail_buffer(data, width, **options)
 
 
+def smartcrop(image: Image, width: int, height: int, interesting: str) -> Image:
+    """The width x height window libvips finds most interesting ("attention", "entropy")."""
+    return image.smartcrop(width, height, interesting=interesting)
+
+
 def decodes_fully(data: bytes) -> None:
     """Decode every pixel at a small scale; raise UnsupportedImage if any is missing."""
     with translated():

@@ -12,4 +12,11 @@ from transforms.job import Job
 
 def scale_on_load(data: bytes, job: Job) -> vips.Image:
     plan = job.plan
-    return vips.thumbnail(data, plan.scale_width, plan.scale_height, crop=plan.smart_crop)
+    window = plan.smart_window
+    if window is None or plan.smart_crop is None:
+        return vips.thumbnail(data, plan.scale_width, plan.scale_height, crop=plan.smart_crop)
+    # A smart crop that enlarges: pick the window at the source's own size, enlarge only it.
+    # The crop reads the whole image in any order, so it is decoded to memory first.
+    image = vips.copy_memory(vips.thumbnail(data, window.source_width, window.source_height))
+    image = vips.smartcrop(image, window.width, window.height, plan.smart_crop)
+    return vips.resize_exact(image, plan.scale_width, plan.scale_height)
