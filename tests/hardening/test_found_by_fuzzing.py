@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import pyvips
 from starlette.testclient import TestClient
 
 from config import load_settings
@@ -145,3 +146,23 @@ def test_a_smart_crop_that_enlarges_looks_at_the_source_size_only(
 def test_a_smart_crop_that_shrinks_is_left_to_libvips() -> None:
     plan = plan_geometry(6000, 4000, Resize(500, 500, Fit.COVER, Gravity.SMART))
     assert plan.smart_window is None and plan.smart_crop == "attention"
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+@pytest.mark.parametrize("pack", ["tiktok", "instagram-story"])
+def test_a_tall_image_fits_a_blurred_background(
+    make_client: Callable[..., TestClient], data_dir: Path, suffix: str, pack: str
+) -> None:
+    """A valid 1000x3000 image (a tall screenshot, an infographic) in a FitBlurBackground pack
+    was refused as "truncated or corrupt": the backdrop and the front read the sequentially
+    decoded source in different row orders ("out of order read")."""
+    noise = pyvips.Image.gaussnoise(1000, 3000).cast("uchar")
+    tall = noise.bandjoin([noise, noise]).copy(interpretation="srgb")
+    target = data_dir / "storage" / f"tall{suffix}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tall.write_to_file(str(target))
+    client = make_client(load_settings(hardening_environ(data_dir)))
+    body = {"source": {"storageKey": f"tall{suffix}"}}
+    response = client.post(f"/v1/packs/{pack}", json=body, headers=ALPHA)
+    assert response.status_code == 200, response.text
+    assert (response.json()["width"], response.json()["height"]) == (1080, 1920)

@@ -16,6 +16,9 @@ def blur_background(image: vips.Image, job: Job) -> vips.Image:
     plan = job.plan
     if not plan.blur_background:
         return image
+    # The image is read twice, for the backdrop and for the front, in different row orders: a
+    # sequentially decoded source fails with "out of order read". At box size it is small.
+    image = vips.copy_memory(image)
     small_w = max(1, plan.width // REDUCTION)
     small_h = max(1, plan.height // REDUCTION)
     cover = max(small_w / image.width, small_h / image.height)
