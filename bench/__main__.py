@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import ssim, thumbor
 from bench.plan import FULL, SMOKE, WORKLOADS
 from bench.report import Report
-from bench.sources import PHOTO_24MP, ParamSpace
+from bench.sources import PHOTO_24MP, QUALITIES, ParamSpace
 from bench.suite import Suite, running_suite
 from bench.w_cache import run_w5, run_w5b
 from bench.w_overload import run_w6
@@ -33,8 +33,8 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 def _spaces(suite: Suite) -> None:
     variants = len(suite.pngs)
     for fmt in ("Jpeg", "Webp", "Avif"):
-        suite.spaces[f"photo-{fmt}"] = ParamSpace(range(790, 811), range(50, 96))
-    suite.spaces["rgba-Jpeg"] = ParamSpace(range(710, 731), range(50, 96), variants)
+        suite.spaces[f"photo-{fmt}"] = ParamSpace(range(790, 811), QUALITIES)
+    suite.spaces["rgba-Jpeg"] = ParamSpace(range(710, 731), QUALITIES, variants)
     # Png has no quality: the distinct requests come from distinct sources and widths.
     suite.spaces["rgba-Png"] = ParamSpace(range(700, 741), range(80, 81), variants)
 

@@ -116,3 +116,21 @@ def with_client(
             await client.aclose()
 
     return asyncio.run(main())
+
+
+def send_all(
+    port: int, requests: list[Request], *, concurrency: int, headers: dict[str, str]
+) -> list[Sample]:
+    """Every request once, `concurrency` in flight, in order of sending."""
+    pending = list(reversed(requests))
+
+    async def use(client: Client) -> list[Sample]:
+        samples, _ = await closed_loop(
+            client,
+            lambda: pending.pop() if pending else None,
+            concurrency=concurrency,
+            seconds=3600,
+        )
+        return samples
+
+    return with_client(port, use, headers=headers)

@@ -37,6 +37,7 @@ class Report:
     lines: list[str] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     enforce: bool = True  # the smoke prints targets as "(smoke)" instead of PASS/MISS
+    other_load: float = 0.0  # the most CPU other processes used in any round, in cores
     _started: float = field(default_factory=time.perf_counter)
 
     def section(self, title: str, intro: str = "") -> None:
@@ -65,8 +66,18 @@ class Report:
         self.lines.extend(lines)
         print("\n".join(lines), flush=True)
 
+    def saw_other_load(self, cores: float) -> None:
+        self.other_load = max(self.other_load, cores)
+
     def markdown(self) -> str:
-        head = [f"# {self.title}", "", *machine_lines(), ""]
+        head = [f"# {self.title}", "", *machine_lines()]
+        if self.other_load >= 0.3:
+            head.append(
+                f"- other processes used up to {self.other_load:.1f} cores during some rounds "
+                "(a shared machine): renders/s and latencies are disturbed there, ratios less "
+                "so (interleaved rounds), CPU ms/render hardly"
+            )
+        head.append("")
         verdicts = ["", "## Targets", ""]
         rows = [
             (t.workload, t.goal, t.figure, t.verdict if self.enforce else "(smoke)")

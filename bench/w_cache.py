@@ -73,6 +73,8 @@ def run_w5(suite: Suite) -> None:
         impls, rounds=plan.rounds, seconds=plan.hit_seconds, warm_up=plan.warm_up, quiet=suite.quiet
     )
     ours, bare = results["imgstax"], results["bare Starlette"]
+    for summary in results.values():
+        report.saw_other_load(summary.foreign_load)
     report.table(
         (
             "server",
