@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from config.errors import InvalidRequest, TargetSizeUnreachable
 from transforms import vips
 from transforms.encode import encode
-from transforms.geometry import plan_geometry, scale_to
+from transforms.geometry import Plan, plan_geometry, scale_to
 from transforms.job import Job
 from transforms.pipeline import build_image
 from transforms.probe import SourceInfo, probe
-from transforms.spec import ImageFormat, TransformSpec
+from transforms.spec import MAX_DIMENSION, ImageFormat, TransformSpec
 from transforms.target_size import AIM, PRIORS, expected_size, first_guess, search_quality
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -53,13 +53,32 @@ def render(
             f"A file-size cap needs Jpeg, Webp or Avif output; this image would be {output.value}. "
             "Set format.type to one of them."
         )
-    job = Job(spec, plan_geometry(info.width, info.height, spec.resize, spec.downsize), output)
+    plan = plan_geometry(info.width, info.height, spec.resize, spec.downsize)
+    _check_enlargement(plan, info)
+    job = Job(spec, plan, output)
     with vips.translated():
         image = build_image(data, job)
         if cap is None:
             out = encode(image, output, spec.format.quality, spec.format.priority)
             return RenderResult(out, image.width, image.height, output, _q(output, spec), 1)
         return _render_under_cap(vips.copy_memory(image), job, cap)
+
+
+def _check_enlargement(plan: Plan, info: SourceInfo) -> None:
+    """A resize may make a side up to MAX_DIMENSION long, or keep a longer one; never more.
+
+    With one side given the other follows the aspect ratio, so a thin strip asked for a width
+    would otherwise grow without bound (a 3x900 PNG at width 2000 is 2000x600000 pixels).
+    """
+    if plan.width <= max(MAX_DIMENSION, info.width) and plan.height <= max(
+        MAX_DIMENSION, info.height
+    ):
+        return
+    raise InvalidRequest(
+        f"This {info.width}x{info.height} image resized that way would be "
+        f"{plan.width}x{plan.height} pixels; a side may be at most {MAX_DIMENSION}. Give a "
+        "smaller size, or both width and height with a fit."
+    )
 
 
 def _passes_through(

@@ -166,3 +166,61 @@ def test_a_tall_image_fits_a_blurred_background(
     response = client.post(f"/v1/packs/{pack}", json=body, headers=ALPHA)
     assert response.status_code == 200, response.text
     assert (response.json()["width"], response.json()["height"]) == (1080, 1920)
+
+
+def flat_png(width: int, height: int) -> bytes:
+    image = pyvips.Image.black(width, height).new_from_image([90, 120, 200])
+    data: bytes = image.copy(interpretation="srgb").pngsave_buffer()
+    return data
+
+
+@pytest.mark.parametrize(
+    ("size", "body", "fmt"),
+    [
+        ((3, 900), {"width": 2000}, "Png"),
+        ((3, 900), {"width": 300}, "Webp"),
+        ((1, 1000), {"width": 8192}, "Jpeg"),
+        ((900, 3), {"height": 1000}, "Avif"),
+    ],
+)
+def test_one_side_may_not_drag_the_other_past_the_limit(
+    make_client: Callable[..., TestClient],
+    data_dir: Path,
+    size: tuple[int, int],
+    body: dict[str, int],
+    fmt: str,
+) -> None:
+    """With one side given the other follows the aspect ratio: a 3x900 PNG asked for width
+    2000 became a 2000x600000 (1.2 gigapixel) render; Webp, Avif and Jpeg failed on the size
+    with "could not be decoded ... truncated or corrupt"."""
+    target = data_dir / "storage" / "strip.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(flat_png(*size))
+    client = make_client(load_settings(hardening_environ(data_dir)))
+    started = time.monotonic()
+    response = client.post(
+        "/v1/resize",
+        json={"source": {"storageKey": "strip.png"}, **body, "format": fmt},
+        headers=ALPHA,
+    )
+    assert time.monotonic() - started < 2
+    assert (response.status_code, response.json()["code"]) == (400, "INVALID_REQUEST")
+    assert "a side may be at most 8192" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("size", "resize", "expected"),
+    [
+        ((1024, 768), {"width": 3000}, (3000, 2250)),  # enlarging within the limit
+        ((100, 10), {"width": 8192}, (8192, 819)),
+        ((500, 10_000), {"width": 250}, (250, 5000)),
+        ((400, 12_000), {"width": 300}, (300, 9000)),  # shrinking keeps a side over the limit
+        ((400, 12_000), {}, (400, 12_000)),  # no resize at all
+    ],
+)
+def test_long_sides_that_are_the_sources_own_are_kept(
+    size: tuple[int, int], resize: dict[str, int], expected: tuple[int, int]
+) -> None:
+    spec = parse_spec({"resize": resize or None, "format": "Png"})
+    result = render(flat_png(*size), spec)
+    assert (result.width, result.height) == expected
