@@ -3,7 +3,8 @@
 A second-tier hit is written back to memory; a loaded object goes to memory at once and to the
 second tier behind the response. Concurrent misses of one key share a single lookup and a
 single loader call. A second-tier failure on the read path is a miss, a log line and a count,
-never an exception; only a ``durable`` put (uploads) reports it, as ``StoreUnavailable``.
+never an exception; only a ``durable`` put and a ``strict`` get (uploads) report it, as
+``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -75,14 +76,21 @@ class TieredCache:
         """Second-tier writes scheduled and not yet finished."""
         return len(self._pending)
 
-    async def get(self, key: str, *, write_back: bool = True) -> StoredObject | None:
-        """The object from memory or the second tier, or None; never raises for a store fault."""
+    async def get(
+        self, key: str, *, write_back: bool = True, strict: bool = False
+    ) -> StoredObject | None:
+        """The object from memory or the second tier, or None.
+
+        A store fault is a miss (logged and counted), unless ``strict``: then it raises
+        ``StoreUnavailable``, for objects nothing can load again (uploads), whose absence
+        would otherwise be reported as a fact.
+        """
         validate_key(key)
         hit = self.memory.get_nowait(key)
         if hit is not None:
             self.counters.memory_hits += 1
             return hit
-        obj = await self._second_tier_get(key)
+        obj = await self._second_tier_get(key, strict=strict)
         if obj is None:
             self.counters.misses += 1
             return None
@@ -173,13 +181,17 @@ class TieredCache:
         self._write_behind(key, obj)
         return obj
 
-    async def _second_tier_get(self, key: str) -> StoredObject | None:
+    async def _second_tier_get(self, key: str, *, strict: bool = False) -> StoredObject | None:
         try:
             with anyio.fail_after(self._read_timeout):
                 return await self.second_tier.get(key)
         except Exception as exc:
             self._fault("get", key, exc)
-            return None
+            if not strict:
+                return None
+            if isinstance(exc, StoreUnavailable):
+                raise
+            raise StoreUnavailable(f"could not read {key}: {exc or type(exc).__name__}") from exc
 
     async def _second_tier_put(self, key: str, obj: StoredObject) -> None:
         await self.second_tier.put(

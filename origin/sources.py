@@ -96,7 +96,8 @@ class Sources:
         if kind == "url":
             return (await self._fetcher.fetch(value)).data
         if kind == "upload":
-            upload = await self._cache.get(upload_key(value), write_back=False)
+            # Strict: with the store down the upload is unavailable (503), not missing (400).
+            upload = await self._cache.get(upload_key(value), write_back=False, strict=True)
             if upload is None or upload.metadata.get("keyid") != key_id:
                 raise SourceNotFound(f"No upload {value!r} for this API key (or it expired).")
             return upload.data
