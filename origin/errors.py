@@ -1,8 +1,9 @@
 """The one place errors become responses: ``{"error", "message", "code"}`` with no-store.
 
 Routes raise from the tree in ``config.errors``; they never build an error response by hand.
-Starlette's own HTTP errors (unknown route, wrong method) get the same shape, and anything
-unexpected is a 500 whose body says nothing about the code that failed.
+Starlette's own HTTP errors (unknown route, wrong method) get the same shape, a client that went
+away gets a 499 nobody reads, and anything unexpected is a 500 whose body says nothing about
+the code that failed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from config.errors import ImgstaxError, Overloaded, RateLimited
@@ -61,6 +62,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, title, message, dict(exc.headers or {}))
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client left before its answer (mid-body, or while we fetched or rendered for it)."""
+    _log.debug("%s %s: the client went away", request.method, request.url.path)
+    # 499 is nginx's "client closed request": nobody reads it, metrics and logs count it.
+    return Response(status_code=499, headers={"Cache-Control": "no-store"})
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     _log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
@@ -68,4 +76,9 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
-HANDLERS = {ImgstaxError: imgstax_error, HTTPException: http_error, Exception: unexpected_error}
+HANDLERS = {
+    ImgstaxError: imgstax_error,
+    HTTPException: http_error,
+    ClientDisconnect: client_gone,
+    Exception: unexpected_error,
+}
