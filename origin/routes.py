@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from config.errors import InvalidRequest, Unauthorized
 from origin import bodies
 from origin.assets import answer
+from origin.disconnect import until_disconnect
 from origin.http_cache import API_HEADERS, etag, matches, validators
 from origin.idempotency import body_digest
 from origin.metrics import CONTENT_TYPE
@@ -78,11 +80,14 @@ def processing(mapper: Callable[[Mapping[str, Any]], bodies.Job] | None) -> Call
             minted = await services.assets.create(job, key_id)
             return answer(minted, services.base_url(request), job.metadata)
 
+        # A client that goes away cancels the work: a slow source fetch stops at once.
         if job.output.idempotency_key is None:
-            return api_json(request, await produce())
+            return api_json(request, await until_disconnect(request, produce))
         digest = body_digest(request.url.path, body)
-        reply = await services.idempotency.once(key_id, job.output.idempotency_key, digest, produce)
-        return api_json(request, reply)
+        once = functools.partial(
+            services.idempotency.once, key_id, job.output.idempotency_key, digest, produce
+        )
+        return api_json(request, await until_disconnect(request, once))
 
     return endpoint
 

@@ -9,6 +9,7 @@ the result is cached, so asking again costs no second render.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -19,9 +20,16 @@ import httpx
 import pytest
 
 from tests.hardening.conftest import ALPHA, KEY_ALPHA, SIGNING, put_in_storage
+from tests.support import http_source as routes
+from tests.support.http_source import HttpSource
 from tests.support.origin_process import OriginProcess, running_origin
 
 pytestmark = pytest.mark.slow
+
+SLOW_RENDER = {
+    "resize": {"width": 4000},
+    "format": {"type": "Webp", "compressionPriority": "Quality"},
+}
 
 
 @pytest.fixture
@@ -74,6 +82,26 @@ def render_succeeds(http: httpx.Client, width: int) -> bool:
     return http.post("/v1/resize", json=body).status_code == 200
 
 
+def test_leaving_during_a_slow_fetch_stops_the_fetch(origin: OriginProcess) -> None:
+    with (
+        HttpSource() as source,
+        httpx.Client(base_url=origin.url, headers=ALPHA, timeout=30) as http,
+    ):
+        source.route("/slow.png", routes.trickle(100_000, 0.05))  # 80 minutes at this pace
+        body = json.dumps({"source": {"url": source.url("/slow.png")}}).encode()
+        sock = send_and_leave(origin, "/v1/compress", body)
+        assert source.wait_for(lambda: source.body_bytes_sent >= 5, 5)
+        left = time.monotonic()
+        sock.close()
+        # The fetch deadline is 10 s; the source must see the connection go well before.
+        assert source.wait_for(lambda: source.disconnects >= 1, 5)
+        assert time.monotonic() - left < 2
+        assert render_succeeds(http, 11)
+        assert requests(origin, "/v1/compress", "499") == 1
+    log = origin.log()
+    assert "Traceback" not in log and "unhandled" not in log
+
+
 @pytest.mark.parametrize("path", ["/v1/uploads", "/v1/process"])
 def test_leaving_in_the_middle_of_a_body_is_no_server_error(
     origin: OriginProcess, path: str
@@ -90,3 +118,28 @@ def test_leaving_in_the_middle_of_a_body_is_no_server_error(
         assert render_succeeds(http, 12)
     log = origin.log()
     assert "Traceback" not in log and "unhandled" not in log and "Exception" not in log
+
+
+def test_a_render_whose_client_left_frees_its_slot_and_is_cached(origin: OriginProcess) -> None:
+    body = {"source": {"storageKey": "large.jpg"}, **SLOW_RENDER}
+    with httpx.Client(base_url=origin.url, headers=ALPHA, timeout=60) as http:
+        sock = send_and_leave(origin, "/v1/process", json.dumps(body).encode())
+        deadline = time.monotonic() + 10
+        while metric(origin, r"^imgstax_renders_running") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        sock.close()
+        # libvips cannot be stopped: the slot stays taken until the render is done...
+        busy = http.post("/v1/resize", json={"source": {"storageKey": "tiny.png"}, "width": 13})
+        assert (busy.status_code, busy.json()["code"]) == (503, "OVERLOADED")
+        # ...and is free once it is.
+        deadline = time.monotonic() + 30
+        while not render_succeeds(http, 14):
+            assert time.monotonic() < deadline, "the slot was never freed"
+            time.sleep(0.2)
+        assert metric(origin, r'^imgstax_renders_total\{format="Webp"\}') == 1
+        # The abandoned render was kept: asking again is a cache hit, not a second render.
+        again = http.post("/v1/process", json=body)
+        assert again.status_code == 200 and again.json()["width"] == 4000
+        assert metric(origin, r'^imgstax_renders_total\{format="Webp"\}') == 1
+        assert requests(origin, "/v1/process", "499") == 1
