@@ -84,7 +84,7 @@ class Report:
             for t in self.targets
         ]
         table = ["| workload | target | measured | verdict |", "|---|---|---|---|"]
-        verdicts += table + ["| " + " | ".join(row) + " |" for row in rows]
+        verdicts += table + ["| " + " | ".join(row) + " |" for row in rows] + [""]
         return "\n".join(head + verdicts + self.lines).rstrip() + "\n"
 
 
