@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from config import ConfigError, describe, load_settings
 from origin.devdefaults import embedded_defaults
@@ -35,11 +37,34 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        log_config=log_config(settings.server.log_level),
         log_level=settings.server.log_level.lower(),
         proxy_headers=True,
         server_header=False,
     )
     return 0
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging setup plus imgstax's own loggers, at IMGSTAX_LOG_LEVEL, on stderr.
+
+    Without it the ``imgstax.*`` loggers have no handler: their INFO and DEBUG lines are lost
+    and warnings reach stderr bare, through Python's last-resort handler.
+    """
+    import uvicorn.config
+
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["imgstax"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(name)s: %(message)s",
+    }
+    config["handlers"]["imgstax"] = {
+        "formatter": "imgstax",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["imgstax"] = {"handlers": ["imgstax"], "level": level, "propagate": False}
+    return config
 
 
 def _print_quick_start(base: str, key: str, sample: object) -> None:
