@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -27,6 +28,7 @@ from tests.hardening.conftest import (
     stored_files,
 )
 from tests.support.http_source import HttpSource, body
+from tests.support.origin_process import running_origin
 from tests.transforms.images import decode
 
 # The JPEG bomb is 99.6 MP, just under the default cap of 100 MP (where shrink-on-load renders
@@ -152,3 +154,37 @@ def test_hostile_but_valid_files_render_as_what_they_are(
         status, answer = upload(client, name, via)
         assert status == 200, answer
         assert (answer["width"], answer["height"], answer["format"]) == (width, height, uploaded)
+
+
+@pytest.mark.slow
+def test_a_real_worker_survives_every_hostile_file(tmp_path: Path) -> None:
+    """Under uvicorn, one process, one render slot: after each hostile file the same process
+    answers a normal render (a crash in a decoder would take the process with it)."""
+    data_dir = tmp_path / "data"
+    names = [param.values[0] for param in [*REFUSED, *ACCEPTED]]
+    for name in names:
+        put_in_storage(data_dir, str(name), f"hostile/{name}")
+    put_in_storage(data_dir, "tiny-1x1.png", "normal/tiny.png")
+    environ = {"HOME": str(tmp_path), **hardening_environ(data_dir, max_source_pixels=CAP)}
+    with (
+        running_origin(environ, tmp_path) as origin,
+        httpx.Client(base_url=origin.url, headers=ALPHA, timeout=60) as http,
+    ):
+        pid = origin.process.pid
+        for width, name in enumerate(names, start=20):
+            raw = (FIXTURES / str(name)).read_bytes()
+            answers = [
+                http.post("/v1/uploads", content=raw),
+                http.post("/v1/uploads", files={"file": (str(name), raw)}),
+                http.post(
+                    "/v1/process",
+                    json={"source": {"storageKey": f"hostile/{name}"}, "resize": {"width": 64}},
+                ),
+            ]
+            assert all(a.status_code in (200, 400) for a in answers), (name, answers)
+            normal = http.post(
+                "/v1/resize", json={"source": {"storageKey": "normal/tiny.png"}, "width": width}
+            )
+            assert normal.status_code == 200, (name, normal.text)
+            assert origin.running and origin.process.pid == pid
+    assert "Traceback" not in origin.log()
