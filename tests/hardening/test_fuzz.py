@@ -454,3 +454,29 @@ def test_asset_ids(origin: Origin, minted: str, data: st.DataObject) -> None:
         response = origin.client.request(method, "/v1/assets/" + asset_id)
         assert response.status_code != 500, response.text
         check_answer("/v1/assets/{assetId}", response)
+
+
+HEADER_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=80,
+)
+
+
+@FUZZ
+@given(key=HEADER_TEXT, etag=HEADER_TEXT, content_type=HEADER_TEXT)
+def test_odd_headers(origin: Origin, minted: str, key: str, etag: str, content_type: str) -> None:
+    """Any X-API-Key, If-None-Match or Content-Type: a documented answer, never a 500."""
+    # Bytes: the client would refuse to send non-ASCII text, a server sees it all the same.
+    key_raw, etag_raw, type_raw = (t.encode("latin-1") for t in (key, etag, content_type))
+    asset = origin.client.get(
+        f"/v1/assets/{minted}", headers={"X-API-Key": key_raw, "If-None-Match": etag_raw}
+    )
+    assert asset.status_code in (200, 304), asset.text
+    check_answer("/v1/assets/{assetId}", asset)
+    headers = {"X-API-Key": key_raw, "Content-Type": type_raw}
+    post = origin.client.post("/v1/compress", content=b"{}", headers=headers)
+    assert post.status_code in (400, 401), post.text
+    check_answer("/v1/compress", post)
+    upload = origin.client.post("/v1/uploads", content=b"x", headers=headers)
+    assert upload.status_code in (400, 401), upload.text
+    check_answer("/v1/uploads", upload)
