@@ -58,6 +58,7 @@ def render(
     job = Job(spec, plan, output)
     with vips.translated():
         image = build_image(data, job)
+        _check_encodable(image, output)
         if cap is None:
             out = encode(image, output, spec.format.quality, spec.format.priority)
             return RenderResult(out, image.width, image.height, output, _q(output, spec), 1)
@@ -78,6 +79,17 @@ def _check_enlargement(plan: Plan, info: SourceInfo) -> None:
         f"This {info.width}x{info.height} image resized that way would be "
         f"{plan.width}x{plan.height} pixels; a side may be at most {MAX_DIMENSION}. Give a "
         "smaller size, or both width and height with a fit."
+    )
+
+
+def _check_encodable(image: vips.Image, output: ImageFormat) -> None:
+    """Refuse, saying why, an image too large for the output's encoder (a wide panorama as
+    Webp), rather than let the encoder fail as if the source were corrupt."""
+    if max(image.width, image.height) <= output.max_side:
+        return
+    raise InvalidRequest(
+        f"{output.value} images are at most {output.max_side} pixels on a side; this one would "
+        f"be {image.width}x{image.height}. Resize it, or ask for another format."
     )
 
 

@@ -36,7 +36,20 @@ class ImageFormat(StrEnum):
         """Whether a byte cap can be met by searching quality."""
         return self.lossy
 
+    @property
+    def max_side(self) -> int:
+        """The longest side this format's encoder writes, in pixels."""
+        return _MAX_SIDE[self]
 
+
+# What the bundled encoders accept (libjpeg 65500, libwebp 16383, libheif 16384; libpng more
+# than any image we make).
+_MAX_SIDE = {
+    ImageFormat.JPEG: 65_500,
+    ImageFormat.PNG: 1 << 31,
+    ImageFormat.WEBP: 16_383,
+    ImageFormat.AVIF: 16_384,
+}
 _MIME = {
     ImageFormat.JPEG: "image/jpeg",
     ImageFormat.PNG: "image/png",

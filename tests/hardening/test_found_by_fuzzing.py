@@ -224,3 +224,23 @@ def test_long_sides_that_are_the_sources_own_are_kept(
     spec = parse_spec({"resize": resize or None, "format": "Png"})
     result = render(flat_png(*size), spec)
     assert (result.width, result.height) == expected
+
+
+@pytest.mark.parametrize(("fmt", "limit"), [("Webp", 16383), ("Avif", 16384)])
+def test_an_image_too_wide_for_the_encoder_is_refused_for_what_it_is(
+    make_client: Callable[..., TestClient], data_dir: Path, fmt: str, limit: int
+) -> None:
+    """A valid 17000x600 panorama converted to Webp or Avif was refused as "could not be
+    decoded ... may be truncated or corrupt": the encoder's size limit, blamed on the source."""
+    target = data_dir / "storage" / "panorama.jpg"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image = pyvips.Image.black(17000, 600).new_from_image([90, 120, 200])
+    image.copy(interpretation="srgb").write_to_file(str(target))
+    client = make_client(load_settings(hardening_environ(data_dir)))
+    body = {"source": {"storageKey": "panorama.jpg"}, "format": fmt}
+    response = client.post("/v1/convert", json=body, headers=ALPHA)
+    assert (response.status_code, response.json()["code"]) == (400, "INVALID_REQUEST")
+    assert f"at most {limit} pixels on a side" in response.json()["message"]
+    assert "corrupt" not in response.json()["message"]
+    fine = client.post("/v1/convert", json={**body, "format": "Jpeg"}, headers=ALPHA)
+    assert fine.status_code == 200 and fine.json()["width"] == 17000
