@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from aiobotocore.session import AioSession
+from typing import TYPE_CHECKING
 
 from cache.disk import DiskStore
 from cache.filetree import FileTreeStore
 from cache.memory import MemoryStore
 from cache.s3 import S3Credentials, S3Store
 from config.settings import StorageSettings
+
+if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
 
 SecondTier = DiskStore | S3Store
 StorageReader = FileTreeStore | S3Store

@@ -14,12 +14,9 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession, get_session
-from botocore.exceptions import ClientError
 
 from cache.keys import require_writable, validate_key
 from cache.store import (
@@ -32,6 +29,9 @@ from cache.store import (
     check_metadata,
 )
 from config.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
 
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
@@ -46,8 +46,10 @@ class S3Credentials:
 
 
 def _error_code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
+    """The S3 error code of a botocore ClientError (its ``response``), else ""."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
     return ""
 
 
@@ -88,6 +90,10 @@ class S3Store:
         self._operation_timeout = operation_timeout
         self._min_upload_rate = min_upload_rate
         self._clock = clock
+        # Imported here, not at the top: botocore costs an origin ~30 MB of RSS, which an
+        # origin on local disk need not carry.
+        from aiobotocore.config import AioConfig
+
         self._config = AioConfig(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
@@ -107,6 +113,8 @@ class S3Store:
         """Open the one client this store uses until ``close()``; a second call does nothing."""
         if self._stack is not None:
             return
+        from aiobotocore.session import get_session
+
         session = self._session or get_session()
         creds = self._credentials
         stack = AsyncExitStack()
@@ -154,7 +162,7 @@ class S3Store:
                 try:
                     await s3.head_bucket(Bucket=self.bucket)
                     return
-                except ClientError as exc:
+                except Exception as exc:
                     if _error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
                         raise
                 extra: dict[str, Any] = {}
@@ -162,7 +170,7 @@ class S3Store:
                     extra["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
                 try:
                     await s3.create_bucket(Bucket=self.bucket, **extra)
-                except ClientError as exc:
+                except Exception as exc:
                     if _error_code(exc) != "BucketAlreadyOwnedByYou":
                         raise
         except Exception as exc:
