@@ -34,10 +34,18 @@ class RenderPool:
     def waiting(self) -> int:
         return max(0, self._admitted - self.running)
 
+    @property
+    def full(self) -> bool:
+        return self._admitted >= self.workers + self.queue
+
+    def refuse_if_full(self) -> None:
+        """Raise Overloaded now, before a request reads its source, if no render could start."""
+        if self.full:
+            raise Overloaded("Every render worker is busy; retry in a moment.", retry_after=1)
+
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run fn in a worker thread, or raise Overloaded if the pool and its queue are full."""
-        if self._admitted >= self.workers + self.queue:
-            raise Overloaded("Every render worker is busy; retry in a moment.", retry_after=1)
+        self.refuse_if_full()
         self._admitted += 1
         try:
             call = functools.partial(fn, *args, **kwargs)

@@ -77,6 +77,9 @@ def processing(mapper: Callable[[Mapping[str, Any]], bodies.Job] | None) -> Call
         job = the_mapper(body)
 
         async def produce() -> dict[str, Any]:
+            # Refused before the source is read: under overload a 503 costs next to nothing.
+            # (A stored idempotent answer is replayed without coming here.)
+            services.pool.refuse_if_full()
             minted = await services.assets.create(job, key_id)
             return answer(minted, services.base_url(request), job.metadata)
 

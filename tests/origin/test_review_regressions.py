@@ -164,6 +164,7 @@ def test_http_503_with_retry_after_when_the_pool_is_full(
     data_dir: Path, photo_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import origin.assets
+    import origin.sources
 
     gate = threading.Event()
     real = origin.assets.render
@@ -173,6 +174,14 @@ def test_http_503_with_retry_after_when_the_pool_is_full(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(origin.assets, "render", slow)
+    loads: list[object] = []
+    real_load = origin.sources.Sources.load
+
+    async def counted_load(self: object, source: object, key_id: str) -> object:
+        loads.append(source)
+        return await real_load(self, source, key_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(origin.sources.Sources, "load", counted_load)
     settings = load_settings(origin_environ(data_dir, render_workers="1", render_queue="0"))
     with TestClient(create_app(settings)) as client:
         results: list[int] = []
@@ -197,6 +206,7 @@ def test_http_503_with_retry_after_when_the_pool_is_full(
     assert refused.headers["retry-after"] == "1"
     assert ready.status_code == 200  # a busy pool is still a ready origin
     assert results == [200]
+    assert len(loads) == 1  # the refused request never read its source
 
 
 def test_head_sends_no_body_bytes(client: TestClient, photo_key: str) -> None:
