@@ -128,6 +128,7 @@ def create_app(
                 yield
             finally:
                 tasks.cancel_scope.cancel()
+        pool.close()
         await cache.drain()
         await fetcher.aclose()
         if reader is not tier:

@@ -1,38 +1,61 @@
 """The render pool: libvips work off the event loop, bounded, refusing at once when full.
 
-At most ``workers`` renders run (an anyio CapacityLimiter over worker threads) and at most
-``queue`` more wait for a thread. Past that a request is refused at once with 503 OVERLOADED and
-Retry-After, instead of queueing until every caller times out.
+At most ``workers`` renders run, on threads of their own, and at most ``queue`` more wait for
+one. Past that a request is refused at once with 503 OVERLOADED and Retry-After, instead of
+queueing until every caller times out.
+
+The render threads run at a lower CPU priority (nice +``RENDER_NICE``), and the libvips
+threads they start inherit it: when renders fill every core, the event loop still answers
+503s, health checks and cache hits within milliseconds (bench W6). They are threads of their
+own, not anyio's shared worker threads, so that the disk store's reads keep normal priority.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import anyio
-import anyio.to_thread
 
 from config.errors import Overloaded
 
 T = TypeVar("T")
+
+RENDER_NICE = 10
+
+log = logging.getLogger("imgstax.pool")
+
+
+def _lower_priority() -> None:
+    """Nice this thread (Linux keeps a nice value per thread); a no-op where that fails."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICE)
+    except (OSError, AttributeError) as exc:
+        log.debug("render threads keep normal priority: %s", exc)
 
 
 class RenderPool:
     def __init__(self, workers: int, queue: int) -> None:
         self.workers = workers
         self.queue = queue
-        self._limiter = anyio.CapacityLimiter(workers)
         self._admitted = 0
+        self._running = 0
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def running(self) -> int:
-        return int(self._limiter.borrowed_tokens)
+        return self._running
 
     @property
     def waiting(self) -> int:
-        return max(0, self._admitted - self.running)
+        return max(0, self._admitted - self._running)
 
     @property
     def full(self) -> bool:
@@ -44,12 +67,45 @@ class RenderPool:
             raise Overloaded("Every render worker is busy; retry in a moment.", retry_after=1)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run fn in a worker thread, or raise Overloaded if the pool and its queue are full."""
+        """Run fn on a render thread, or raise Overloaded if the pool and its queue are full."""
         self.refuse_if_full()
         self._admitted += 1
         try:
-            call = functools.partial(fn, *args, **kwargs)
-            # Not abandoned on cancel: the thread keeps its slot until libvips is really done.
-            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+            future = self._threads().submit(self._counted, functools.partial(fn, *args, **kwargs))
+            try:
+                return await asyncio.wrap_future(future)
+            except BaseException:
+                # Cancelled: a render still queued is dropped (wrap_future cancels it); one
+                # that started keeps its slot until libvips is really done.
+                if not future.done():
+                    with anyio.CancelScope(shield=True):
+                        await _finished(future)
+                raise
         finally:
             self._admitted -= 1
+
+    def close(self) -> None:
+        """Stop the threads once their renders end; a later run() starts new ones."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def _threads(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self.workers, thread_name_prefix="imgstax-render", initializer=_lower_priority
+            )
+        return self._executor
+
+    def _counted(self, call: Callable[[], T]) -> T:
+        with self._lock:
+            self._running += 1
+        try:
+            return call()
+        finally:
+            with self._lock:
+                self._running -= 1
+
+
+async def _finished(future: Future[Any]) -> None:
+    await asyncio.wait([asyncio.wrap_future(future)])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
@@ -166,10 +167,10 @@ def test_overload_answers_503_at_once(data_dir: Path, photo_key: str) -> None:
     async def scenario() -> list[str]:
         pool = RenderPool(workers=1, queue=1)
         outcomes: list[str] = []
-        gate = anyio.Event()
+        gate = threading.Event()
 
         def slow() -> str:
-            anyio.from_thread.run(gate.wait)
+            gate.wait(10)
             return "done"
 
         async def call() -> None:
@@ -187,3 +188,63 @@ def test_overload_answers_503_at_once(data_dir: Path, photo_key: str) -> None:
         return outcomes
 
     assert sorted(anyio.run(scenario)) == ["503 1", "done", "done"]
+
+
+def test_renders_run_at_lower_cpu_priority_than_the_event_loop() -> None:
+    import os
+
+    import anyio
+
+    from origin.pool import RENDER_NICE, RenderPool
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    async def scenario() -> int:
+        pool = RenderPool(workers=1, queue=0)
+        try:
+            return await pool.run(niceness)
+        finally:
+            pool.close()
+
+    assert anyio.run(scenario) == min(19, niceness() + RENDER_NICE)
+    assert niceness() < 19  # this thread (the event loop's) was not niced
+
+
+def test_a_cancelled_render_keeps_its_slot_until_it_ends_and_a_queued_one_never_runs() -> None:
+    import anyio
+
+    from origin.pool import RenderPool
+
+    gate = threading.Event()
+    ran: list[str] = []
+
+    def slow(name: str) -> None:
+        ran.append(name)
+        gate.wait(10)
+
+    async def scenario() -> list[tuple[int, int]]:
+        pool = RenderPool(workers=1, queue=1)
+        callers = anyio.CancelScope()
+        seen: list[tuple[int, int]] = []
+
+        async def call_twice() -> None:
+            with callers:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(pool.run, slow, "running")
+                    tasks.start_soon(pool.run, slow, "queued")
+
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(call_twice)
+            await anyio.sleep(0.2)
+            seen.append((pool.running, pool.waiting))
+            callers.cancel()  # both callers go away
+            await anyio.sleep(0.2)
+            seen.append((pool.running, pool.waiting))  # the render still holds its thread
+            gate.set()
+        seen.append((pool.running, pool.waiting))
+        pool.close()
+        return seen
+
+    assert anyio.run(scenario) == [(1, 1), (1, 0), (0, 0)]
+    assert ran == ["running"]  # the queued render was dropped, never started
