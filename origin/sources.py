@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
+
+import anyio.to_thread
 
 from cache import ReadableStore, StoredObject, TieredCache, source_key, storage_key, upload_key
 from config import SourceSettings
@@ -26,6 +29,9 @@ SOURCE_TTL = MAX_TTL + 86_400
 REFRESH_AFTER = 86_400
 _log = logging.getLogger("imgstax.origin")
 KIND = {"url": "url", "uploadId": "upload", "storageKey": "storage"}
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# Larger sources are hashed on a thread: hashlib lets go of the GIL, the event loop runs on.
+HASH_OFF_LOOP = 256 * 1024
 
 
 def oversize(size: int, limit: int) -> InvalidRequest:
@@ -53,11 +59,15 @@ class Sources:
 
     async def load(self, source: Source, key_id: str) -> tuple[SourceRef, bytes]:
         """The source's bytes and a reference to them; ``ingest`` keeps them once they render."""
-        data = await self._read(KIND[source.kind], source.value, key_id)
+        kind = KIND[source.kind]
+        if kind == "upload":
+            data, sha = await self._read_upload(source.value, key_id)
+        else:
+            data = await self._read(kind, source.value, key_id)
+            sha = await _sha256(data)
         if len(data) > self._settings.max_source_bytes:
             raise oversize(len(data), self._settings.max_source_bytes)
-        sha = hashlib.sha256(data).hexdigest()
-        return SourceRef(KIND[source.kind], source.value, sha), data
+        return SourceRef(kind, source.value, sha), data
 
     async def ingest(self, ref: SourceRef, data: bytes) -> None:
         """Keep the bytes for as long as any asset made now may need them."""
@@ -88,19 +98,26 @@ class Sources:
             data = await self._read(ref.kind, ref.ref, key_id)
         except SourceNotFound as exc:
             raise NotFound("The asset's source is no longer available.") from exc
-        if hashlib.sha256(data).hexdigest() != ref.sha256:
+        if await _sha256(data) != ref.sha256:
             raise NotFound("The asset's source has changed since the asset was made.")
         return data
+
+    async def _read_upload(self, upload_id: str, key_id: str) -> tuple[bytes, str]:
+        """An upload's bytes and their SHA-256, which was taken when it was accepted."""
+        # Strict: with the store down the upload is unavailable (503), not missing (400).
+        upload = await self._cache.get(upload_key(upload_id), write_back=False, strict=True)
+        if upload is None or upload.metadata.get("keyid") != key_id:
+            raise SourceNotFound(f"No upload {upload_id!r} for this API key (or it expired).")
+        sha = upload.metadata.get("sha256", "")
+        if not _HEX64.fullmatch(sha):  # an upload stored without it: hash now
+            sha = await _sha256(upload.data)
+        return upload.data, sha
 
     async def _read(self, kind: str, value: str, key_id: str) -> bytes:
         if kind == "url":
             return (await self._fetcher.fetch(value)).data
         if kind == "upload":
-            # Strict: with the store down the upload is unavailable (503), not missing (400).
-            upload = await self._cache.get(upload_key(value), write_back=False, strict=True)
-            if upload is None or upload.metadata.get("keyid") != key_id:
-                raise SourceNotFound(f"No upload {value!r} for this API key (or it expired).")
-            return upload.data
+            return (await self._read_upload(value, key_id))[0]
         key = storage_key(value)
         info = await self._storage.head(key)
         if info is not None and info.size > self._settings.max_source_bytes:
@@ -109,3 +126,9 @@ class Sources:
         if stored is None:
             raise SourceNotFound(f"No object {value!r} in storage.")
         return stored.data
+
+
+async def _sha256(data: bytes) -> str:
+    if len(data) < HASH_OFF_LOOP:
+        return hashlib.sha256(data).hexdigest()
+    return await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())
