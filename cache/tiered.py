@@ -86,9 +86,8 @@ class TieredCache:
         would otherwise be reported as a fact.
         """
         validate_key(key)
-        hit = self.memory.get_nowait(key)
+        hit = self.memory_hit(key)
         if hit is not None:
-            self.counters.memory_hits += 1
             return hit
         obj = await self._second_tier_get(key, strict=strict)
         if obj is None:
@@ -99,6 +98,17 @@ class TieredCache:
             self.memory.put_object(key, obj)
         return obj
 
+    def memory_hit(self, key: str) -> StoredObject | None:
+        """The object if the memory tier holds it (counted as a memory hit), else None.
+
+        Awaits nothing and counts no miss: on None the caller goes the long way (``get``,
+        ``get_or_load``), which counts what it finds. ``key`` must be valid (``cache.keys``).
+        """
+        hit = self.memory.get_nowait(key)
+        if hit is not None:
+            self.counters.memory_hits += 1
+        return hit
+
     async def get_or_load(
         self, key: str, loader: Loader, *, write_back: bool = True
     ) -> StoredObject:
@@ -107,9 +117,8 @@ class TieredCache:
         ``write_back=False`` keeps the object out of the memory tier (large originals).
         """
         validate_key(key)
-        hit = self.memory.get_nowait(key)
+        hit = self.memory_hit(key)
         if hit is not None:
-            self.counters.memory_hits += 1
             return hit
         while (flight := self._flights.get(key)) is not None:
             self.counters.coalesced += 1

@@ -33,6 +33,7 @@ from origin.assets import Assets
 from origin.auth import Authenticator
 from origin.errors import HANDLERS
 from origin.fetch import Resolver, SourceFetcher
+from origin.hit_path import HitPath
 from origin.idempotency import Idempotency
 from origin.metrics import Metrics, MetricsMiddleware
 from origin.pool import RenderPool
@@ -138,7 +139,11 @@ def create_app(
     app = Starlette(
         routes=routes(),
         exception_handlers=HANDLERS,
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[
+            # First: memory hits of public assets are answered before routing (bench W5).
+            Middleware(HitPath, signer=signer, cache=cache, metrics=metrics, clock=clock),
+            Middleware(MetricsMiddleware, metrics=metrics),
+        ],
         lifespan=lifespan,
     )
     app.state.services = services

@@ -22,13 +22,18 @@ def etag(token: AssetToken) -> str:
     return f'"{token.render_key}"'
 
 
-def validators(token: AssetToken, now: float) -> dict[str, str]:
-    """Cache-Control, Expires and ETag: the same on 200, 304 and HEAD."""
+def cache_control(token: AssetToken, now: float) -> str:
+    """The Cache-Control value: the only validator that changes as time passes."""
     # Rounded down: a cache must never be told the asset lives longer than it does.
     left = max(0, token.expires_at - math.ceil(now))
     scope = "public" if token.public else "private"
+    return f"{scope}, max-age={left}, immutable"
+
+
+def validators(token: AssetToken, now: float) -> dict[str, str]:
+    """Cache-Control, Expires and ETag: the same on 200, 304 and HEAD."""
     headers = {
-        "Cache-Control": f"{scope}, max-age={left}, immutable",
+        "Cache-Control": cache_control(token, now),
         "Expires": formatdate(token.expires_at, usegmt=True),
         "ETag": etag(token),
         **_SAFE,
