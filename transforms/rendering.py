@@ -134,10 +134,12 @@ def _render_under_cap(image: vips.Image, job: Job, cap: int) -> RenderResult:
             return RenderResult(first, image.width, image.height, output, spec.format.quality, 1)
     high = 100 if targeted else spec.format.quality - 1
     floor = SHRINK_FLOOR if spec.may_shrink_to_fit else 1
-    slope = PRIORS[output].slope
+    prior = PRIORS[output]
     guess = first_guess(output, cap, image.width * image.height)
     for _ in range(MAX_SHRINKS + 1):
-        state = search_quality(encode_at, cap, first=guess, slope=slope, low=floor, high=high)
+        state = search_quality(
+            encode_at, cap, first=guess, slope=prior.slope, low=floor, high=high, axis=prior.axis
+        )
         if state.best is not None:
             quality, out = state.best
             return RenderResult(out, image.width, image.height, output, quality, encodes)
