@@ -75,12 +75,14 @@ class RenderPool:
             try:
                 return await asyncio.wrap_future(future)
             except BaseException:
-                # Cancelled: a render still queued is dropped (wrap_future cancels it); one
-                # that started keeps its slot until libvips is really done.
-                if not future.done():
-                    with anyio.CancelScope(shield=True):
-                        await _finished(future)
-                raise
+                if future.cancelled() or (future.done() and future.exception() is not None):
+                    raise  # dropped while queued (wrap_future cancels it), or it failed
+                # Cancelled while rendering: libvips cannot be stopped, so the render keeps its
+                # slot until it ends, and its result is returned (and cached) as anyio's
+                # to_thread does; the cancellation reaches the caller at its next checkpoint.
+                with anyio.CancelScope(shield=True):
+                    await _finished(future)
+                return future.result()
         finally:
             self._admitted -= 1
 
