@@ -105,7 +105,12 @@ class Sources:
     async def _read_upload(self, upload_id: str, key_id: str) -> tuple[bytes, str]:
         """An upload's bytes and their SHA-256, which was taken when it was accepted."""
         # Strict: with the store down the upload is unavailable (503), not missing (400).
-        upload = await self._cache.get(upload_key(upload_id), write_back=False, strict=True)
+        # Kept in the memory tier when small beside it: an upload is usually rendered in
+        # several sizes in a row, and each read from the second tier costs a copy.
+        key = upload_key(upload_id)
+        upload = await self._cache.get(key, write_back=False, strict=True)
+        if upload is not None and len(upload.data) <= self._cache.memory.max_bytes // 16:
+            self._cache.memory.put_object(key, upload)
         if upload is None or upload.metadata.get("keyid") != key_id:
             raise SourceNotFound(f"No upload {upload_id!r} for this API key (or it expired).")
         sha = upload.metadata.get("sha256", "")

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from config import Settings, load_settings
 from origin import create_app
-from tests.origin.conftest import KEY_ALPHA, KEY_BETA, origin_environ
+from tests.origin.conftest import FIXTURES, KEY_ALPHA, KEY_BETA, origin_environ
 
 
 class Clock:
@@ -248,3 +248,18 @@ def test_a_cancelled_render_keeps_its_slot_until_it_ends_and_a_queued_one_never_
 
     assert anyio.run(scenario) == [(1, 1), (1, 0), (0, 0)]
     assert ran == ["running"]  # the queued render was dropped, never started
+
+
+def test_an_upload_rendered_in_several_sizes_is_read_from_the_store_once(
+    client: TestClient, alpha: dict[str, str]
+) -> None:
+    photo = (FIXTURES / "photo-progressive-1944x2592.jpg").read_bytes()
+    upload = client.post("/v1/uploads", content=photo, headers=alpha).json()["uploadId"]
+    cache = client.app.state.services.cache  # type: ignore[attr-defined]
+    before = cache.counters.second_tier_hits
+    for width in (100, 200, 300):
+        answer = client.post(
+            "/v1/resize", json={"source": {"uploadId": upload}, "width": width}, headers=alpha
+        )
+        assert answer.status_code == 200 and answer.json()["width"] == width
+    assert cache.counters.second_tier_hits - before == 1
