@@ -31,11 +31,10 @@ from tests.hardening.conftest import (
 )
 from tests.support.http_source import HttpSource, body
 from tests.support.moto import (
-    ACCESS_KEY_ID,
     REGION,
-    SECRET_ACCESS_KEY,
     MotoServer,
     isolated_session,
+    s3_origin_environ,
     start_moto_server,
 )
 from tests.support.origin_process import running_origin
@@ -161,21 +160,10 @@ def test_a_stalled_s3_mid_run(
 
 
 def s3_environ(tmp: Path, moto: MotoServer) -> dict[str, str]:
-    return {
-        "HOME": str(tmp),
-        "IMGSTAX_API_KEYS": f"alpha:{KEY_ALPHA}",
-        "IMGSTAX_SIGNING_KEYS": SIGNING,
-        "IMGSTAX_DATA_DIR": str(tmp / "data"),
-        "IMGSTAX_ALLOW_PRIVATE_SOURCES": "true",
-        "IMGSTAX_S3_BUCKET": BUCKET,
-        "IMGSTAX_S3_ENDPOINT_URL": moto.endpoint_url,
-        "IMGSTAX_S3_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    environ = s3_origin_environ(
+        tmp, moto, BUCKET, api_keys=f"alpha:{KEY_ALPHA}", signing_keys=SIGNING
+    )
+    return {**environ, "IMGSTAX_ALLOW_PRIVATE_SOURCES": "true"}
 
 
 @pytest.mark.slow

@@ -12,12 +12,10 @@ import pytest
 
 from tests.origin.conftest import FIXTURES, KEY_ALPHA, SIGNING
 from tests.support.moto import (
-    ACCESS_KEY_ID,
-    REGION,
-    SECRET_ACCESS_KEY,
     MotoServer,
     isolated_session,
     moto_server,
+    s3_origin_environ,
 )
 from tests.support.origin_process import running_origin, start_origin
 from tests.support.stores import open_s3_store
@@ -41,20 +39,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 
 
 def origin_environ(tmp: Path, moto: MotoServer) -> dict[str, str]:
-    return {
-        "HOME": str(tmp),
-        "IMGSTAX_API_KEYS": f"alpha:{KEY_ALPHA}",
-        "IMGSTAX_SIGNING_KEYS": SIGNING,
-        "IMGSTAX_DATA_DIR": str(tmp / "data"),
-        "IMGSTAX_S3_BUCKET": BUCKET,
-        "IMGSTAX_S3_ENDPOINT_URL": moto.endpoint_url,
-        "IMGSTAX_S3_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    return s3_origin_environ(tmp, moto, BUCKET, api_keys=f"alpha:{KEY_ALPHA}", signing_keys=SIGNING)
 
 
 @pytest.mark.slow

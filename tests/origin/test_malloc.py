@@ -39,9 +39,10 @@ CHURN = textwrap.dedent(
 glibc_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc")
 
 
-def _arenas(mode: str) -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", CHURN, mode],
+def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run code in a fresh interpreter (glibc reads MALLOC_* at start; modules load once)."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -49,6 +50,10 @@ def _arenas(mode: str) -> int:
         timeout=60,
         check=True,
     )
+
+
+def _arenas(mode: str) -> int:
+    done = _python(CHURN, mode)
     return sum(1 for line in done.stderr.splitlines() if line.startswith("Arena "))
 
 
@@ -73,13 +78,4 @@ def test_an_operators_own_setting_wins() -> None:
 def test_an_origin_on_local_disk_does_not_load_botocore() -> None:
     """botocore costs ~30 MB of RSS; it is imported when an S3 store is made, not before."""
     probe = "import sys, origin.app, origin.cli; print('botocore' in sys.modules)"
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert done.stdout.strip() == "False"
+    assert _python(probe).stdout.strip() == "False"

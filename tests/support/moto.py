@@ -135,3 +135,26 @@ def isolated_session(config_dir: Path) -> AioSession:
     session.set_config_variable("credentials_file", str(config))
     session.set_config_variable("profile", "default")
     return session
+
+
+def s3_origin_environ(
+    tmp: Path, moto: MotoServer, bucket: str, *, api_keys: str, signing_keys: str
+) -> dict[str, str]:
+    """The whole environment of an ``imgstax serve`` process on this server's ``bucket``.
+
+    HOME and the AWS files point into ``tmp``, so no AWS configuration of the machine leaks in.
+    """
+    return {
+        "HOME": str(tmp),
+        "IMGSTAX_API_KEYS": api_keys,
+        "IMGSTAX_SIGNING_KEYS": signing_keys,
+        "IMGSTAX_DATA_DIR": str(tmp / "data"),
+        "IMGSTAX_S3_BUCKET": bucket,
+        "IMGSTAX_S3_ENDPOINT_URL": moto.endpoint_url,
+        "IMGSTAX_S3_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
