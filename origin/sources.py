@@ -109,10 +109,10 @@ class Sources:
         # several sizes in a row, and each read from the second tier costs a copy.
         key = upload_key(upload_id)
         upload = await self._cache.get(key, write_back=False, strict=True)
-        if upload is not None and len(upload.data) <= self._cache.memory.max_bytes // 16:
-            self._cache.memory.put_object(key, upload)
         if upload is None or upload.metadata.get("keyid") != key_id:
             raise SourceNotFound(f"No upload {upload_id!r} for this API key (or it expired).")
+        if len(upload.data) <= self._cache.memory.max_bytes // 16:
+            self._cache.memory.put_object(key, upload)
         sha = upload.metadata.get("sha256", "")
         if not _HEX64.fullmatch(sha):  # an upload stored without it: hash now
             sha = await _sha256(upload.data)
