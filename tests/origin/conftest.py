@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +65,18 @@ def alpha() -> dict[str, str]:
 @pytest.fixture
 def photo_key(data_dir: Path) -> str:
     return put_in_storage(data_dir, "photo-medium-1024x768-camera.jpg")
+
+
+class Clock:
+    """A clock the test sets (``clock.now += 3600``), starting at the current whole second."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

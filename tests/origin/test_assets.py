@@ -11,20 +11,7 @@ from starlette.testclient import TestClient
 
 from config import Settings, load_settings
 from origin import create_app
-from tests.origin.conftest import FIXTURES, KEY_ALPHA, KEY_BETA, origin_environ
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.origin.conftest import FIXTURES, KEY_ALPHA, KEY_BETA, Clock, origin_environ
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,17 +15,9 @@ from starlette.types import ASGIApp, Message
 from config import Settings
 from origin import create_app
 from origin.hit_path import HitPath, asset_id_of
-from tests.origin.conftest import KEY_ALPHA
+from tests.origin.conftest import KEY_ALPHA, Clock
 
 ROUTE = "/v1/assets/{assetId}"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass(frozen=True)
@@ -39,11 +30,6 @@ class Exchange:
 
     def header(self, name: bytes) -> bytes:
         return dict(self.headers)[name]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

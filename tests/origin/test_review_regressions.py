@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from config import load_settings
 from origin import create_app
-from tests.origin.conftest import KEY_ALPHA, SIGNING, origin_environ, put_in_storage
-from tests.origin.test_assets import Clock, mint
+from tests.origin.conftest import KEY_ALPHA, SIGNING, Clock, origin_environ, put_in_storage
+from tests.origin.test_assets import mint
 from tests.support.http_source import HttpSource, body
 
 ALPHA = {"X-API-Key": KEY_ALPHA}
