@@ -3,9 +3,9 @@
 glibc gives each thread that meets a locked arena an arena of its own, up to 8 per core, and
 keeps the memory a render freed in that arena for the next one. With render threads, libvips
 worker threads and the event loop each holding tens of MB that way, an origin that renders
-24 MP photos on 2 workers sat near 460 MB after a minute; two arenas keep it near 300 MB at
+24 MP photos on 2 workers peaked near 460 MB after a minute; two arenas keep it at 310-340 MB at
 the same speed (measured in bench W7, recorded in docs/DECISIONS.md). A smaller fixed
-``MALLOC_MMAP_THRESHOLD_`` lowers memory further at about 10 % more CPU per render: an
+``MALLOC_MMAP_THRESHOLD_`` took ~30 MB more off at ~8 % more CPU per render: an
 operator may set it, and any ``MALLOC_*`` variable of their own wins over this default.
 """
 
