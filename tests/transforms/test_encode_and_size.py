@@ -43,6 +43,26 @@ def test_lower_quality_gives_fewer_bytes(fmt: str) -> None:
     assert sizes[0] < sizes[1] < sizes[2]
 
 
+def _chroma_halved(data: bytes) -> bool:
+    """Whether the bitstream stores chroma at half resolution both ways (4:2:0)."""
+    if data.startswith(b"\xff\xd8"):
+        sof = data.index(b"\xff\xc2")  # progressive frame header
+        components = data[sof + 10 : sof + 10 + 3 * data[sof + 9]]
+        luma, cb, cr = (components[i + 1] for i in range(0, len(components), 3))
+        return luma == 0x22 and cb == cr == 0x11
+    config = data.index(b"av1C") + 4  # AV1 codec configuration box, after its type
+    flags = data[config + 2]  # ... monochrome, subsampling_x, subsampling_y, sample position
+    return bool(flags & 0b1000) and bool(flags & 0b100)
+
+
+@pytest.mark.parametrize("fmt", ["Jpeg", "Avif"])
+@pytest.mark.parametrize("quality", [60, 89, 90, 100])
+def test_chroma_is_4_2_0_at_every_quality(fmt: str, quality: int) -> None:
+    spec = parse_spec({"resize": {"width": 320}, "format": {"type": fmt, "quality": quality}})
+    data = render(corpus("photo-medium-1024x768-camera.jpg"), spec).data
+    assert _chroma_halved(data)
+
+
 def test_jpeg_output_is_progressive_with_optimised_tables() -> None:
     data = render(corpus("photo-medium-1024x768-camera.jpg"), parse_spec({"format": "Jpeg"})).data
     assert b"\xff\xc2" in data  # SOF2: progressive
