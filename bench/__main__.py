@@ -10,6 +10,7 @@ experiments.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ from bench.w_overload import run_w6
 from bench.w_quality import run_w8
 from bench.w_render import run_w1_w7, run_w2, run_w4
 from bench.w_size import run_w3
+from origin.malloc import tune_malloc
 from transforms import vips
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -90,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             report.note(
                 f"Origins: `imgstax serve`, 1 process, IMGSTAX_RENDER_WORKERS={plan.workers}"
                 + (f", {', '.join(args.origin_env)}" if extra else "")
-                + "; thumbor: "
+                + "; in-process rows run under the origin's glibc tunables (GLIBC_TUNABLES="
+                + os.environ.get("GLIBC_TUNABLES", "")
+                + "); thumbor: "
                 + (
                     suite.thumbor_reason
                     or f"{thumbor.version()}, Pillow engine, {plan.workers} "
@@ -111,4 +115,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # The in-process references get the allocator the origin runs with (this re-executes).
+    tune_malloc(os.environ)
     sys.exit(main())

@@ -13,16 +13,16 @@ from typing import Any
 from config import ConfigError, describe, load_settings
 from origin.devdefaults import embedded_defaults
 from origin.keys_cli import add_keys_commands
-from origin.malloc import limit_arenas
+from origin.malloc import tune_malloc
 
 SAMPLE_KEY = "sample.jpg"
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # First, before any thread: glibc reads its tunables at start, so this re-executes.
+    tune_malloc(os.environ)
     import uvicorn
 
-    # Before uvicorn starts a thread: arenas are made as threads first contend.
-    limit_arenas(os.environ)
     added, dev_key = embedded_defaults(os.environ)
     # The process boundary: worker processes read the same environment through the factory.
     os.environ.update(added)
