@@ -10,7 +10,6 @@ experiments.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from bench.w_overload import run_w6
 from bench.w_quality import run_w8
 from bench.w_render import run_w1_w7, run_w2, run_w4
 from bench.w_size import run_w3
-from origin.malloc import tune_malloc
+from origin.malloc import tuned_environment
 from transforms import vips
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -66,6 +65,12 @@ def run(suite: Suite, only: set[str]) -> None:
         run_w8(suite)
 
 
+def _origin_tunables() -> str:
+    """What `imgstax serve` adds to a clean environment (origin/malloc.py)."""
+    tuned = tuned_environment({}) or {}
+    return tuned.get("GLIBC_TUNABLES", "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--smoke", action="store_true", help="every workload for a moment")
@@ -92,9 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             report.note(
                 f"Origins: `imgstax serve`, 1 process, IMGSTAX_RENDER_WORKERS={plan.workers}"
                 + (f", {', '.join(args.origin_env)}" if extra else "")
-                + "; in-process rows run under the origin's glibc tunables (GLIBC_TUNABLES="
-                + os.environ.get("GLIBC_TUNABLES", "")
-                + "); thumbor: "
+                + f" (which runs under GLIBC_TUNABLES={_origin_tunables()}); "
+                + "in-process rows: this process, glibc defaults; thumbor: "
                 + (
                     suite.thumbor_reason
                     or f"{thumbor.version()}, Pillow engine, {plan.workers} "
@@ -115,6 +119,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # The in-process references get the allocator the origin runs with (this re-executes).
-    tune_malloc(os.environ)
     sys.exit(main())
