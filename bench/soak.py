@@ -375,6 +375,8 @@ def own_origin(log: Path | None) -> Iterator[tuple[str, str, int]]:
         "IMGSTAX_MEMORY_CACHE_BYTES": str(MEMORY_TIER),
         "IMGSTAX_RATE_LIMIT_PER_MINUTE": "1000000",
         "IMGSTAX_LOG_LEVEL": "WARNING",
+        # An allocator setting from the shell reaches the origin, so that it can be soaked.
+        **{k: v for k, v in os.environ.items() if k == "GLIBC_TUNABLES" or k.startswith("MALLOC_")},
     }
     output = open(log or home / "origin.log", "ab")
     process = subprocess.Popen(
