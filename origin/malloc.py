@@ -35,6 +35,9 @@ _M_ARENA_MAX = -8  # from glibc's malloc.h
 HUGETLB = "glibc.malloc.hugetlb"
 ARENAS = "glibc.malloc.arena_max"
 TUNABLES = ((HUGETLB, "1"), (ARENAS, str(ARENA_MAX)))
+# Set on the one re-execution: should a C library drop the tunables from the environment it
+# passes on, the process carries on (arenas capped by mallopt) instead of re-executing again.
+REEXECUTED = "_IMGSTAX_MALLOC_REEXECUTED"
 
 log = logging.getLogger("imgstax.malloc")
 
@@ -77,9 +80,9 @@ def tune_malloc(environ: MutableMapping[str, str]) -> None:
     if tuned is None:
         return
     argv = getattr(sys, "orig_argv", None)
-    if sys.executable and argv:
+    if sys.executable and argv and REEXECUTED not in environ:
         try:
-            os.execve(sys.executable, [sys.executable, *argv[1:]], tuned)
+            os.execve(sys.executable, [sys.executable, *argv[1:]], {**tuned, REEXECUTED: "1"})
         except OSError as exc:
             log.warning("could not restart with GLIBC_TUNABLES (%s); arenas capped only", exc)
     limit_arenas(environ)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from origin.malloc import ARENA_MAX, limit_arenas, tuned_environment
+from origin import malloc
+from origin.malloc import ARENA_MAX, REEXECUTED, limit_arenas, tune_malloc, tuned_environment
 from tests.support.origin_process import running_origin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +97,22 @@ def test_tunables_the_operator_named_win() -> None:
     complete = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=4:glibc.malloc.hugetlb=0"}
     assert tuned_environment(complete) is None
     assert limit_arenas(dict(complete)) is False
+
+
+@glibc_only
+def test_serve_re_executes_at_most_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, str]] = []
+
+    def execve(path: str, argv: list[str], env: dict[str, str]) -> None:
+        calls.append(env)
+
+    monkeypatch.setattr(malloc.os, "execve", execve)
+    monkeypatch.setattr(malloc, "limit_arenas", lambda environ: True)
+    tune_malloc({"PATH": "/bin"})
+    assert calls and calls[0][REEXECUTED] == "1"
+    # Restarted, but the C library passed the tunables on without ours: no second restart.
+    tune_malloc({"PATH": "/bin", REEXECUTED: "1"})
+    assert len(calls) == 1
 
 
 def _thp_mode() -> str:
