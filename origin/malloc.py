@@ -8,8 +8,8 @@ Two settings, both measured in bench W1/W7 and recorded in docs/DECISIONS.md:
   310-340 MB at the same speed.
 - **Transparent huge pages for malloc** (``glibc.malloc.hugetlb=1``). A progressive 24 MP JPEG
   needs 72 MB of DCT coefficients per decode, which glibc always maps fresh (it is over the
-  32 MB mmap ceiling) and returns on free: ~18,000 page faults per render, ~20 ms of kernel
-  time in a ~115 ms render. On 2 MB pages that falls to ~4 ms: W1 Jpeg renders 13-15 % more
+  32 MB mmap ceiling) and returns on free: 12,000 faults of 4 KB pages for that piece alone,
+  ~22 ms of kernel time in a ~115 ms render. On 2 MB pages ~8 ms: W1 Jpeg renders 13-15 % more
   per second at the same peak RSS. The kernel must allow THP on request (``madvise`` or
   ``always`` in /sys/kernel/mm/transparent_hugepage/enabled); where it does not, glibc ignores
   the setting.

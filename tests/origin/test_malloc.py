@@ -136,7 +136,8 @@ def _huge_kb(pid: int) -> int:
 def test_serve_restarts_itself_with_its_heap_on_huge_pages(tmp_path: Path) -> None:
     environ = {"HOME": str(tmp_path), "IMGSTAX_DATA_DIR": str(tmp_path / "data")}
     with running_origin(environ, tmp_path / "default") as origin:
-        # The same process, restarted under the tunables (glibc keeps the first one here).
+        # The same process, restarted under the tunables; /proc shows its environment as glibc
+        # left it after parsing, cut after the first tunable.
         start = Path(f"/proc/{origin.process.pid}/environ").read_bytes()
         assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in start
         assert _huge_kb(origin.process.pid) > 0
