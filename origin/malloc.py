@@ -2,10 +2,11 @@
 
 Two settings, both measured in bench W1/W7 and recorded in docs/DECISIONS.md:
 
-- **Two arenas.** glibc gives each thread that meets a locked arena an arena of its own, up to
+- **One arena.** glibc gives each thread that meets a locked arena an arena of its own, up to
   8 per core, and keeps the memory a render freed in that arena for the next one. An origin
-  rendering 24 MP photos on 2 workers peaked near 460 MB that way; two arenas keep it at
-  310-340 MB at the same speed.
+  rendering 24 MP photos on 2 workers peaked near 460 MB that way, 330 MB with two arenas and
+  ~260 MB with one, at the same renders per second: libvips allocates in large blocks, so
+  the render threads hardly meet on the arena's lock.
 - **Transparent huge pages for malloc** (``glibc.malloc.hugetlb=1``). A progressive 24 MP JPEG
   needs 72 MB of DCT coefficients per decode, which glibc always maps fresh (it is over the
   32 MB mmap ceiling) and returns on free: 12,000 faults of 4 KB pages for that piece alone,
@@ -30,7 +31,7 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping
 
-ARENA_MAX = 2
+ARENA_MAX = 1
 _M_ARENA_MAX = -8  # from glibc's malloc.h
 HUGETLB = "glibc.malloc.hugetlb"
 ARENAS = "glibc.malloc.arena_max"

@@ -1,4 +1,4 @@
-"""glibc malloc tuned for the origin (bench W1, W7): two arenas, and huge pages for its heap."""
+"""glibc malloc tuned for the origin (bench W1, W7): one arena, and huge pages for its heap."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _arenas(mode: str, env: dict[str, str] = BARE) -> int:
 
 
 @glibc_only
-def test_threads_share_at_most_two_arenas_once_limited() -> None:
+def test_threads_share_one_arena_once_limited() -> None:
     assert _arenas("none") > ARENA_MAX  # the default this guards against
     assert _arenas("limit") <= ARENA_MAX
 
