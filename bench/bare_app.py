@@ -49,6 +49,7 @@ def main() -> None:
         log_level="info",
         proxy_headers=True,
         server_header=False,
+        ws="none",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from tests.origin.conftest import FIXTURES, KEY_ALPHA, SIGNING
 from tests.support.moto import (
+    HOST,
     MotoServer,
     isolated_session,
     moto_server,
@@ -77,3 +79,16 @@ def test_serve_over_real_http_with_s3(tmp_path: Path, moto: MotoServer) -> None:
         assert 'imgstax_renders_total{format="Webp"}' not in metrics  # nothing rendered here
     log = first.log()
     assert KEY_ALPHA not in log and "Traceback" not in log
+
+
+def test_a_websocket_upgrade_is_answered_as_plain_http(tmp_path: Path, moto: MotoServer) -> None:
+    """No route speaks WebSocket: uvicorn must not switch protocols (nor load websockets)."""
+    with running_origin(origin_environ(tmp_path, moto), tmp_path) as origin:
+        with socket.create_connection((HOST, origin.port), timeout=10) as conn:
+            conn.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+                b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            )
+            status = conn.recv(4096).split(b"\r\n", 1)[0]
+    assert status == b"HTTP/1.1 200 OK", status
