@@ -10,8 +10,8 @@ Two settings, both measured in bench W1/W7 and recorded in docs/DECISIONS.md:
 - **Transparent huge pages for malloc** (``glibc.malloc.hugetlb=1``). A progressive 24 MP JPEG
   needs 72 MB of DCT coefficients per decode, which glibc always maps fresh (it is over the
   32 MB mmap ceiling) and returns on free: 12,000 faults of 4 KB pages for that piece alone,
-  ~22 ms of kernel time in a ~115 ms render. On 2 MB pages ~8 ms: W1 Jpeg renders 13-15 % more
-  per second at the same peak RSS. The kernel must allow THP on request (``madvise`` or
+  ~22 ms of kernel time in a ~115 ms render. On 2 MB pages ~8 ms: W1 Jpeg renders 10-15 % more
+  per second, for ~9 MB more peak RSS on one arena (none on two). The kernel must allow THP on request (``madvise`` or
   ``always`` in /sys/kernel/mm/transparent_hugepage/enabled); where it does not, glibc ignores
   the setting.
 
