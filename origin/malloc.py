@@ -11,9 +11,9 @@ Two settings, both measured in bench W1/W7 and recorded in docs/DECISIONS.md:
   needs 72 MB of DCT coefficients per decode, which glibc always maps fresh (it is over the
   32 MB mmap ceiling) and returns on free: 12,000 faults of 4 KB pages for that piece alone,
   ~22 ms of kernel time in a ~115 ms render. On 2 MB pages ~8 ms: W1 Jpeg renders 10-15 % more
-  per second, for ~9 MB more peak RSS on one arena (none on two). The kernel must allow THP on request (``madvise`` or
-  ``always`` in /sys/kernel/mm/transparent_hugepage/enabled); where it does not, glibc ignores
-  the setting.
+  per second, for ~9 MB more peak RSS on one arena (none on two). The kernel must allow THP on
+  request (``madvise`` or ``always`` in /sys/kernel/mm/transparent_hugepage/enabled); where it
+  does not, glibc ignores the setting.
 
 glibc reads its tunables only when a process starts, so ``imgstax serve`` re-executes itself
 once with ``GLIBC_TUNABLES`` set (same pid, same arguments); worker processes inherit the

@@ -81,9 +81,10 @@ def test_serve_over_real_http_with_s3(tmp_path: Path, moto: MotoServer) -> None:
     assert KEY_ALPHA not in log and "Traceback" not in log
 
 
-def test_a_websocket_upgrade_is_answered_as_plain_http(tmp_path: Path, moto: MotoServer) -> None:
+def test_a_websocket_upgrade_is_answered_as_plain_http(tmp_path: Path) -> None:
     """No route speaks WebSocket: uvicorn must not switch protocols (nor load websockets)."""
-    with running_origin(origin_environ(tmp_path, moto), tmp_path) as origin:
+    environ = {"HOME": str(tmp_path), "IMGSTAX_DATA_DIR": str(tmp_path / "data")}
+    with running_origin(environ, tmp_path) as origin:
         with socket.create_connection((HOST, origin.port), timeout=10) as conn:
             conn.sendall(
                 b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
