@@ -1,8 +1,9 @@
 """The in-process implementations of "resize to a width and encode", measured beside the origin.
 
 - engine: ``transforms.render`` exactly as the origin's worker pool calls it (no HTTP);
-- pyvips: the limit, raw pyvips doing the same libvips work (shrink-on-load thumbnail, the same
-  encoder options) with none of our Python around it;
+- pyvips: the limit, raw pyvips doing the same libvips work (shrink-on-load thumbnail, converting
+  the source's profile to sRGB unless it is sRGB already, the same encoder options) with none of
+  our Python around it;
 - pillow: a naive pipeline (open, convert, resize LANCZOS, save), what a team writes first.
 """
 
@@ -15,8 +16,9 @@ import pyvips
 from PIL import Image
 
 from bench.sources import Params
-from transforms import ImageFormat, parse_spec, render
+from transforms import ImageFormat, parse_spec, probe, render
 from transforms.encode import OPTIONS
+from transforms.rendering import DEFAULT_MAX_PIXELS
 from transforms.spec import Priority
 
 Job = Callable[[Params], bytes]
@@ -55,14 +57,19 @@ def pyvips_job(
     sources: list[bytes], fmt: ImageFormat, priority: Priority = Priority.BALANCED
 ) -> Job:
     base = dict(OPTIONS[fmt][priority])
+    # Decided once per source, outside the timed renders, as the origin's cache decides it.
+    colour = [
+        {} if probe(source, DEFAULT_MAX_PIXELS).srgb_profile else {"export_profile": "srgb"}
+        for source in sources
+    ]
 
     def run(p: Params) -> bytes:
         image = pyvips.Image.thumbnail_buffer(
             sources[p.variant],
             p.width,
             height=ANY_HEIGHT,
-            export_profile="srgb",
             option_string="fail_on=error",
+            **colour[p.variant],
         )
         if image.hasalpha() and not fmt.has_alpha:
             image = image.flatten(background=[255, 255, 255])

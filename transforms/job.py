@@ -15,6 +15,7 @@ class Job:
     spec: TransformSpec
     plan: Plan
     output: ImageFormat
+    srgb_profile: bool = False  # the source's ICC profile is sRGB already (see profiles.py)
 
     @property
     def background(self) -> Color:

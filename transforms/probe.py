@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.errors import ImageTooLarge, UnsupportedImage
-from transforms import vips
+from transforms import profiles, vips
 from transforms.spec import ImageFormat
 
 SUPPORTED = "JPEG, PNG, WebP, GIF, AVIF, HEIF, TIFF or SVG"
@@ -43,6 +43,7 @@ class SourceInfo:
     height: int
     pages: int
     has_alpha: bool
+    srgb_profile: bool = False  # its embedded ICC profile is sRGB already: no transform on load
 
     @property
     def native_output(self) -> ImageFormat | None:
@@ -106,7 +107,9 @@ def probe(data: bytes, max_pixels: int) -> SourceInfo:
             _require_hevc(header)
     if int(str(vips.get(header, "orientation", 1))) in (5, 6, 7, 8):
         width, height = height, width
-    return SourceInfo(kind, width, height, pages, bool(header.hasalpha()))
+    return SourceInfo(
+        kind, width, height, pages, bool(header.hasalpha()), profiles.has_srgb_profile(header)
+    )
 
 
 def _require_hevc(header: vips.Image) -> None:

@@ -55,7 +55,7 @@ def render(
         )
     plan = plan_geometry(info.width, info.height, spec.resize, spec.downsize)
     _check_enlargement(plan, info)
-    job = Job(spec, plan, output)
+    job = Job(spec, plan, output, info.srgb_profile)
     with vips.translated():
         image = build_image(data, job)
         _check_encodable(image, output)

@@ -8,6 +8,7 @@ lazily, so a corrupt source usually fails inside ``encode``/``copy_memory`` rath
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from config.errors import UnsupportedImage
 from transforms.spec import Color
 
 Image = Any  # pyvips ships no type information; this names what the steps pass around
+ICC_FIELD = "icc-profile-data"
 
 # The loaders we accept; every other libvips loader (csv, matrix, raw, vips, ...) is blocked.
 ALLOWED_LOADERS = (
@@ -66,21 +68,54 @@ def load_header(data: bytes, loader: str) -> Image:
         return load(data, access="sequential", fail_on="error")
 
 
-def thumbnail(data: bytes, width: int, height: int, *, crop: str | None = None) -> Image:
-    """Shrink-on-load to width x height (exact unless crop), upright, colour-managed to sRGB."""
+def thumbnail(
+    data: bytes, width: int, height: int, *, crop: str | None = None, to_srgb: bool = True
+) -> Image:
+    """Shrink-on-load to width x height (exact unless crop), upright, and (with to_srgb) with
+    its embedded ICC profile converted to sRGB."""
     # fail_on must reach the loader through option_string: thumbnail's own fail_on argument
     # is not passed on (a truncated JPEG rendered grey with it).
-    options: dict[str, object] = {
-        "height": height,
-        "export_profile": "srgb",
-        "option_string": "fail_on=error",
-    }
+    options: dict[str, object] = {"height": height, "option_string": "fail_on=error"}
+    if to_srgb:
+        options["export_profile"] = "srgb"
     if crop is None:
         options["size"] = "force"
     else:
         options["crop"] = crop
     with translated():
         return pyvips.Image.thumbnail_buffer(data, width, **options)
+
+
+def icc_profile(image: Image) -> bytes | None:
+    """The image's embedded ICC profile, if it has one."""
+    if ICC_FIELD not in fields(image):
+        return None
+    profile: bytes = image.get(ICC_FIELD)
+    return profile
+
+
+@functools.cache
+def _test_colours() -> Image:
+    """Every grey and an 18-level RGB cube, as one row of 8-bit sRGB pixels."""
+    levels = range(0, 256, 15)
+    cube = [channel for rgb in itertools.product(levels, repeat=3) for channel in rgb]
+    greys = [level for level in range(256) for _ in range(3)]
+    pixels = bytes(cube + greys)
+    row = pyvips.Image.new_from_memory(pixels, len(pixels) // 3, 1, 3, "uchar")
+    return row.copy(interpretation="srgb").copy_memory()
+
+
+def srgb_error(profile: bytes) -> int | None:
+    """How far (in 8-bit levels) the test colours move when converted from profile to sRGB as
+    thumbnail converts (relative intent, libvips' own sRGB); None if libvips refuses it."""
+    colours = _test_colours()
+    tagged = colours.copy()
+    tagged.set_type(pyvips.GValue.blob_type, ICC_FIELD, profile)
+    try:
+        converted = tagged.icc_transform("srgb", embedded=True, intent="relative")
+        return int((converted.cast("int") - colours.cast("int")).abs().max())
+    except pyvips.Error:
+        return None
 
 
 def smartcrop(image: Image, width: int, height: int, interesting: str) -> Image:
