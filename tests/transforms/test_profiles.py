@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import pyvips
+from PIL import ImageCms
 
 from tests.transforms.images import corpus, decode
 from transforms import parse_spec, probe, profiles, render, vips
@@ -45,8 +46,9 @@ def test_only_profiles_that_keep_every_colour_count_as_srgb(name: str, expected:
     assert probe(corpus(name), 10**9).srgb_profile is expected
 
 
-def test_libvips_own_srgb_profile_counts_as_srgb() -> None:
-    assert profiles.is_srgb(_libvips_srgb())
+def test_libvips_and_littlecms_own_srgb_profiles_count_as_srgb() -> None:
+    littlecms = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert profiles.is_srgb(_libvips_srgb()) and profiles.is_srgb(littlecms)
 
 
 def test_wide_gamut_profiles_move_colours_far() -> None:
