@@ -88,10 +88,8 @@ def thumbnail(
 
 def icc_profile(image: Image) -> bytes | None:
     """The image's embedded ICC profile, if it has one."""
-    if ICC_FIELD not in fields(image):
-        return None
-    profile: bytes = image.get(ICC_FIELD)
-    return profile
+    profile = get(image, ICC_FIELD)
+    return profile if isinstance(profile, bytes) else None
 
 
 @functools.cache
