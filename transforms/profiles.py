@@ -45,8 +45,10 @@ def _tested(profile: bytes) -> bool:
 
 
 def has_srgb_profile(image: vips.Image) -> bool:
-    """True when an RGB image's embedded profile is sRGB already (False without a profile)."""
-    if image.bands < 3 or image.interpretation not in ("srgb", "rgb16"):
+    """True when an 8-bit RGB image's embedded profile is sRGB already (False without one)."""
+    # 16-bit sources keep the transform: skipping it moved some values of the corpus' 16-bit
+    # PNG, tagged sRGB, by two levels (its 16-to-8-bit step became libvips' instead of lcms').
+    if image.bands < 3 or image.interpretation != "srgb" or image.format != "uchar":
         return False
     profile = vips.icc_profile(image)
     return profile is not None and is_srgb(profile)

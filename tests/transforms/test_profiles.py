@@ -77,6 +77,18 @@ def test_skipping_the_transform_changes_no_pixel_by_more_than_a_level(
     assert (skipped.cast("int") - converted.cast("int")).abs().max() <= 1
 
 
+def test_a_sixteen_bit_source_tagged_srgb_renders_as_converted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = pyvips.Image.new_from_buffer(corpus("png-16bit-rgb.png"), "")
+    assert source.format == "ushort"
+    tagged = source.copy()
+    tagged.set_type(pyvips.GValue.blob_type, vips.ICC_FIELD, _libvips_srgb())
+    data: bytes = tagged.pngsave_buffer(keep=pyvips.ForeignKeep.ICC)
+    skipped, converted = _render_both_ways(data, monkeypatch)
+    assert (skipped.cast("int") - converted.cast("int")).abs().max() <= 1
+
+
 def _jpeg_with_profile(profile: bytes) -> bytes:
     """A small JPEG carrying profile in an APP2 ICC_PROFILE marker, as cameras write it."""
     gradient = pyvips.Image.xyz(64, 48)[0] * 4
