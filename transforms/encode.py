@@ -20,6 +20,7 @@ from transforms.spec import ImageFormat, Priority
 # and breaks the monotone size curve that target size relies on.
 _JPEG_BASE: dict[str, object] = {"optimize_coding": True, "interlace": True, "subsample_mode": "on"}
 _JPEG_TRELLIS: dict[str, object] = {**_JPEG_BASE, "trellis_quant": True, "quant_table": 0}
+_AVIF_BASE: dict[str, object] = {"compression": "av1", "subsample_mode": "on"}
 OPTIONS: dict[ImageFormat, dict[Priority, dict[str, object]]] = {
     ImageFormat.JPEG: {
         Priority.SPEED: _JPEG_BASE,
@@ -32,9 +33,9 @@ OPTIONS: dict[ImageFormat, dict[Priority, dict[str, object]]] = {
         Priority.QUALITY: {"effort": 6, "smart_subsample": True},
     },
     ImageFormat.AVIF: {
-        Priority.SPEED: {"effort": 1, "compression": "av1", "subsample_mode": "on"},
-        Priority.BALANCED: {"effort": 3, "compression": "av1", "subsample_mode": "on"},
-        Priority.QUALITY: {"effort": 5, "compression": "av1", "subsample_mode": "on"},
+        Priority.SPEED: {**_AVIF_BASE, "effort": 1},
+        Priority.BALANCED: {**_AVIF_BASE, "effort": 3},
+        Priority.QUALITY: {**_AVIF_BASE, "effort": 5},
     },
     ImageFormat.PNG: {
         Priority.SPEED: {"compression": 2},
