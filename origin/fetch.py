@@ -9,7 +9,9 @@ kept alive: a TLS connection verified for one name is never reused for another n
 resolves to the same address.
 
 One deadline covers the whole fetch (lookups, every hop, headers and body); the body is capped
-while it streams. httpx errors are translated here, at the boundary:
+while it streams. httpx is imported, and its transport (with its TLS context) made, on the first
+fetch: an origin that never fetches a URL does not carry them (~5-8 MB, bench W7). httpx errors
+are translated here, at the boundary:
 
     malformed URL, body over the cap      400 INVALID_REQUEST
     refused by ssrf (scheme, address...)  400 SOURCE_FORBIDDEN
@@ -25,10 +27,10 @@ import re
 import ssl
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import anyio
-import httpx
 
 from config.errors import (
     InvalidRequest,
@@ -41,6 +43,9 @@ from config.settings import SourceSettings
 from origin import ssrf
 from origin.fetch_resolve import Resolver, SystemResolver, checked_addresses
 from origin.ssrf import AddressPolicy, ParsedURL
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["FetchedSource", "Resolver", "SourceFetcher", "SystemResolver"]
 
@@ -70,8 +75,14 @@ class SourceFetcher:
         self._settings = settings
         self._resolver = resolver if resolver is not None else SystemResolver()
         self._policy = ssrf.policy_for(settings, address_policy)
-        # Reads, writes and pool waits are bounded by the one deadline around the whole fetch.
-        self._timeout = httpx.Timeout(None, connect=settings.connect_timeout)
+        # Reads, writes and pool waits are bounded by the one deadline around the whole fetch
+        # (the shape of httpx.Timeout(None, connect=...).as_dict(), which httpcore reads).
+        self._timeout: dict[str, float | None] = {
+            "connect": settings.connect_timeout,
+            "read": None,
+            "write": None,
+            "pool": None,
+        }
         self._headers = {
             "User-Agent": user_agent,
             "Accept": "image/*",
@@ -79,13 +90,22 @@ class SourceFetcher:
             "Accept-Encoding": "identity",
             "Connection": "close",
         }
-        # The transport, not an AsyncClient: a client would parse Location headers with its own
-        # rules (and fail on some before we could refuse them), keep a cookie jar and read proxy
-        # variables. Here there are no redirects, no cookies and no environment at all.
-        self._transport = httpx.AsyncHTTPTransport(
-            trust_env=False,
-            limits=httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=0),
-        )
+        self._transport: httpx.AsyncHTTPTransport | None = None
+
+    def _opened_transport(self) -> httpx.AsyncHTTPTransport:
+        """The connection pool, made on the first fetch."""
+        if self._transport is None:
+            import httpx
+
+            # The transport, not an AsyncClient: a client would parse Location headers with
+            # its own rules (and fail on some before we could refuse them), keep a cookie jar
+            # and read proxy variables. Here there are no redirects, no cookies and no
+            # environment at all.
+            self._transport = httpx.AsyncHTTPTransport(
+                trust_env=False,
+                limits=httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=0),
+            )
+        return self._transport
 
     async def __aenter__(self) -> SourceFetcher:
         return self
@@ -99,8 +119,10 @@ class SourceFetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the transport and its connections."""
-        await self._transport.aclose()
+        """Close the transport and its connections (a later fetch opens a new one)."""
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.aclose()
 
     async def fetch(self, url: str) -> FetchedSource:
         """Download url, following redirects, within the deadline and the size cap."""
@@ -151,12 +173,15 @@ class SourceFetcher:
 
     async def _open(self, parsed: ParsedURL) -> httpx.Response:
         """Send the request to the first checked address that accepts a connection."""
+        import httpx
+
+        transport = self._opened_transport()
         addresses = await checked_addresses(
             parsed, self._resolver, self._policy, self._settings.connect_timeout
         )
         for index, ip in enumerate(addresses):
             host = f"[{ip}]" if ip.version == 6 else str(ip)
-            extensions: dict[str, object] = {"timeout": self._timeout.as_dict()}
+            extensions: dict[str, object] = {"timeout": self._timeout}
             if parsed.scheme == "https":
                 extensions["sni_hostname"] = parsed.host
             request = httpx.Request(
@@ -166,7 +191,7 @@ class SourceFetcher:
                 extensions=extensions,
             )
             try:
-                return await self._transport.handle_async_request(request)
+                return await transport.handle_async_request(request)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Nothing was sent yet, so the next address may be tried.
                 if index == len(addresses) - 1:
@@ -176,6 +201,8 @@ class SourceFetcher:
         raise AssertionError("checked_addresses never returns an empty list")
 
     async def _receive(self, parsed: ParsedURL, response: httpx.Response) -> FetchedSource:
+        import httpx
+
         status = response.status_code
         # The standard phrase, not the source's: no text of the source's choosing in messages.
         answer = f"{status} {httpx.codes.get_reason_phrase(status)}".strip()
@@ -212,6 +239,8 @@ class SourceFetcher:
 
 def _translate(exc: httpx.TransportError, parsed: ParsedURL) -> Exception:
     """The imgstax error for an httpx transport error; messages never carry addresses."""
+    import httpx
+
     host = parsed.host
     if isinstance(exc, httpx.ConnectTimeout):
         return SourceTimeout(f"Could not connect to the source host {host} in time.")

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -185,6 +189,49 @@ async def test_concurrent_fetches_share_one_fetcher(source: HttpSource) -> None:
             group.start_soon(one, fetcher)
     assert results == [PNG] * 10
     assert source.accepted == 10
+
+
+@pytest.mark.anyio
+async def test_a_closed_fetcher_opens_a_new_transport(source: HttpSource) -> None:
+    source.route("/img.png", routes.body(PNG))
+    fetcher = SourceFetcher(LOCAL)
+    await fetcher.aclose()  # before any fetch: nothing was opened
+    assert (await fetcher.fetch(source.url("/img.png"))).data == PNG
+    await fetcher.aclose()
+    assert (await fetcher.fetch(source.url("/img.png"))).data == PNG
+    await fetcher.aclose()
+    assert source.accepted == 2
+
+
+def test_the_origin_loads_httpx_only_to_fetch(tmp_path: Path) -> None:
+    """An origin that never fetches a URL never imports httpx (5-8 MB of RSS, bench W7)."""
+    script = """
+import sys, anyio
+from origin.app import app_from_environ
+from origin.fetch import SourceFetcher
+from config.settings import SourceSettings
+app_from_environ()
+print("httpx" in sys.modules)
+async def main():
+    async with SourceFetcher(SourceSettings(allow_private_sources=True)) as fetcher:
+        try:
+            await fetcher.fetch("http://127.0.0.1:9/none.png")
+        except Exception:
+            pass
+anyio.run(main)
+print("httpx" in sys.modules)
+"""
+    env = {
+        **os.environ,
+        "IMGSTAX_DATA_DIR": str(tmp_path),
+        "IMGSTAX_API_KEYS": "ci:k_" + "a" * 32,
+        "IMGSTAX_SIGNING_KEYS": "s" * 48,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
 
 
 @pytest.mark.anyio
