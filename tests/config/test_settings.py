@@ -19,7 +19,7 @@ def test_empty_environment_gives_embedded_defaults() -> None:
     assert settings.storage.memory_cache_bytes == 256 * 1024 * 1024
     assert settings.storage.data_dir == Path("var")
     assert settings.storage.s3_bucket is None
-    assert settings.render.queue == 2 * settings.render.workers
+    assert settings.render.queue == 4 * settings.render.workers
 
 
 def test_every_variable_is_read() -> None:
