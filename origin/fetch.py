@@ -10,8 +10,8 @@ resolves to the same address.
 
 One deadline covers the whole fetch (lookups, every hop, headers and body); the body is capped
 while it streams. httpx is imported, and its transport (with its TLS context) made, on the first
-fetch: an origin that never fetches a URL does not carry them (~5-8 MB, bench W7). httpx errors
-are translated here, at the boundary:
+fetch, on a worker thread: an origin that never fetches a URL does not carry them (~5-8 MB,
+bench W7). httpx errors are translated here, at the boundary:
 
     malformed URL, body over the cap      400 INVALID_REQUEST
     refused by ssrf (scheme, address...)  400 SOURCE_FORBIDDEN
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import anyio
+import anyio.to_thread
 
 from config.errors import (
     InvalidRequest,
@@ -91,21 +92,14 @@ class SourceFetcher:
             "Connection": "close",
         }
         self._transport: httpx.AsyncHTTPTransport | None = None
+        self._opening = anyio.Lock()
 
-    def _opened_transport(self) -> httpx.AsyncHTTPTransport:
-        """The connection pool, made on the first fetch."""
-        if self._transport is None:
-            import httpx
-
-            # The transport, not an AsyncClient: a client would parse Location headers with
-            # its own rules (and fail on some before we could refuse them), keep a cookie jar
-            # and read proxy variables. Here there are no redirects, no cookies and no
-            # environment at all.
-            self._transport = httpx.AsyncHTTPTransport(
-                trust_env=False,
-                limits=httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=0),
-            )
-        return self._transport
+    async def _opened_transport(self) -> httpx.AsyncHTTPTransport:
+        """The connection pool, made on the first fetch, on a worker thread."""
+        async with self._opening:
+            if self._transport is None:
+                self._transport = await anyio.to_thread.run_sync(_new_transport)
+            return self._transport
 
     async def __aenter__(self) -> SourceFetcher:
         return self
@@ -175,7 +169,7 @@ class SourceFetcher:
         """Send the request to the first checked address that accepts a connection."""
         import httpx
 
-        transport = self._opened_transport()
+        transport = await self._opened_transport()
         addresses = await checked_addresses(
             parsed, self._resolver, self._policy, self._settings.connect_timeout
         )
@@ -235,6 +229,20 @@ class SourceFetcher:
                     f"Source image size exceeds maximum allowed size ({cap} bytes)"
                 )
         return bytes(body)
+
+
+def _new_transport() -> httpx.AsyncHTTPTransport:
+    """httpx's transport; importing httpx and building the TLS context take ~90 ms, so the
+    first fetch does this on a worker thread rather than stall the event loop."""
+    import httpx
+
+    # The transport, not an AsyncClient: a client would parse Location headers with its own
+    # rules (and fail on some before we could refuse them), keep a cookie jar and read proxy
+    # variables. Here there are no redirects, no cookies and no environment at all.
+    return httpx.AsyncHTTPTransport(
+        trust_env=False,
+        limits=httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=0),
+    )
 
 
 def _translate(exc: httpx.TransportError, parsed: ParsedURL) -> Exception:
