@@ -209,15 +209,16 @@ def test_the_origin_loads_httpx_only_to_fetch(tmp_path: Path) -> None:
 import sys, anyio
 from origin.app import app_from_environ
 from origin.fetch import SourceFetcher
+from config.errors import ImgstaxError
 from config.settings import SourceSettings
 app_from_environ()
 print("httpx" in sys.modules)
 async def main():
     async with SourceFetcher(SourceSettings(allow_private_sources=True)) as fetcher:
         try:
-            await fetcher.fetch("http://127.0.0.1:9/none.png")
-        except Exception:
-            pass
+            await fetcher.fetch("http://127.0.0.1:9/none.png")  # nothing listens there
+        except ImgstaxError as exc:
+            print(exc.code)
 anyio.run(main)
 print("httpx" in sys.modules)
 """
@@ -231,7 +232,7 @@ print("httpx" in sys.modules)
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True"]
+    assert done.stdout.split() == ["False", "SOURCE_UNREACHABLE", "True"]
 
 
 @pytest.mark.anyio
