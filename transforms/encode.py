@@ -7,7 +7,8 @@ more, small beside the decode, so Balanced has it; Quality adds deringing and sc
 takes 4-6 % fewer bytes than the ImageMagick table (3) at 600, 1000 and 1600 px on five corpus
 photos (bench W8), though at one quality number table 3 is ~9 % smaller and ~0.004 SSIM worse.
 Webp effort 2/4/6 and Avif effort 1/3/5 follow the same Speed/Balanced/Quality ladder.
-Metadata is never written.
+Png takes zlib level 2/4/9 and a row filter chosen per image (png_filter). Metadata is never
+written.
 """
 
 from __future__ import annotations
@@ -37,12 +38,22 @@ OPTIONS: dict[ImageFormat, dict[Priority, dict[str, object]]] = {
         Priority.BALANCED: {**_AVIF_BASE, "effort": 3},
         Priority.QUALITY: {**_AVIF_BASE, "effort": 5},
     },
-    ImageFormat.PNG: {
-        Priority.SPEED: {"compression": 2},
-        Priority.BALANCED: {"compression": 6},
-        Priority.QUALITY: {"compression": 9},
-    },
+    ImageFormat.PNG: {p: {} for p in Priority},  # png_filter picks filter and level
 }
+# The two ways png_filter chooses between: rows unfiltered, or filtered for continuous tone; each
+# with its zlib level. Filtered photo rows at level 6 take 75 % longer than at 4 for 2 % fewer
+# bytes; unfiltered flat graphics compress fast, and level 6 saves 10-18 % over 4. "up" is as
+# small as libpng's per-row choice ("all") on photos at half its time; Quality pays for "all".
+PNG_WAYS: dict[Priority, tuple[tuple[str, int], tuple[str, int]]] = {
+    Priority.SPEED: (("none", 2), ("up", 2)),
+    Priority.BALANCED: (("none", 6), ("up", 4)),
+    Priority.QUALITY: (("none", 9), ("all", 9)),
+}
+# Larger outputs are not held in memory for the trial; they are written unfiltered.
+PNG_TRIAL_MAX_PIXELS = 16_000_000
+# The trial encodes this many strips of this many rows, spread down the image, both ways.
+PNG_SAMPLE_STRIPS = 6
+PNG_SAMPLE_ROWS = 4
 _SAVERS = {
     ImageFormat.JPEG: "jpegsave",
     ImageFormat.PNG: "pngsave",
@@ -56,4 +67,24 @@ def encode(image: vips.Image, fmt: ImageFormat, quality: int, priority: Priority
     options = dict(OPTIONS[fmt][priority])
     if fmt.lossy:
         options["Q"] = quality
+    if fmt is ImageFormat.PNG:
+        image, way = png_filter(image, priority)
+        options.update(way)
     return vips.save(image, _SAVERS[fmt], options)
+
+
+def png_filter(image: vips.Image, priority: Priority) -> tuple[vips.Image, dict[str, object]]:
+    """The row filter and zlib level that make this image's Png smaller, and the image (now in
+    memory).
+
+    Photos and cut-outs come out 25-60 % smaller with each row stored as its difference from the
+    row above; text, flat graphics and palette art 10-50 % smaller unfiltered. Encoding a sample
+    of rows both ways tells which (2-6 ms at 800 px). A tie keeps the rows unfiltered.
+    """
+    ways = [{"filter": name, "compression": level} for name, level in PNG_WAYS[priority]]
+    if image.width * image.height > PNG_TRIAL_MAX_PIXELS:
+        return image, ways[0]
+    image = vips.copy_memory(image)
+    sample = vips.row_sample(image, PNG_SAMPLE_STRIPS, PNG_SAMPLE_ROWS)
+    plain, filtered = (len(vips.save(sample, "pngsave", way)) for way in ways)
+    return image, ways[1] if filtered < plain else ways[0]

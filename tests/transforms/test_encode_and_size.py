@@ -78,6 +78,38 @@ def test_balanced_jpeg_is_smaller_than_bare_libvips_at_the_same_quality() -> Non
     assert ours < 0.9 * bare
 
 
+def _png_sizes(data: bytes, **options: object) -> dict[str, int]:
+    """The decoded Png re-encoded unfiltered (libvips' default) and with the "up" filter."""
+    image = decode(data)
+    return {f: len(image.pngsave_buffer(filter=f, **options)) for f in ("none", "up")}
+
+
+@pytest.mark.parametrize("source", ["Landscape_1.jpg", "png-rgba-transparency.png"])
+def test_png_of_a_photo_or_cut_out_is_written_with_filtered_rows(source: str) -> None:
+    spec = parse_spec({"resize": {"width": 600}, "format": "Png"})
+    data = render(corpus(source), spec).data
+    sizes = _png_sizes(data, compression=4)
+    assert decode(data).width == 600
+    assert len(data) < 0.85 * sizes["none"]
+    assert len(data) <= 1.01 * sizes["up"]
+
+
+def test_png_of_flat_graphics_keeps_its_rows_unfiltered() -> None:
+    data = render(
+        corpus("svg-plain.svg"), parse_spec({"resize": {"width": 800}, "format": "Png"})
+    ).data
+    sizes = _png_sizes(data, compression=6)
+    assert len(data) <= 1.01 * sizes["none"]
+    assert len(data) < sizes["up"]
+
+
+def test_png_too_large_for_the_trial_is_written_unfiltered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("transforms.encode.PNG_TRIAL_MAX_PIXELS", 1000)
+    spec = parse_spec({"resize": {"width": 600}, "format": "Png"})
+    data = render(corpus("Landscape_1.jpg"), spec).data
+    assert len(data) <= 1.01 * _png_sizes(data, compression=6)["none"]
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
