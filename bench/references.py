@@ -24,7 +24,6 @@ from transforms.spec import Priority
 Job = Callable[[Params], bytes]
 # thumbnail fits a box: a height no image reaches makes the width alone decide, as in the API.
 ANY_HEIGHT = 10_000_000
-TYPICAL_WIDTH = 720
 _SAVERS = {
     ImageFormat.JPEG: "jpegsave_buffer",
     ImageFormat.WEBP: "webpsave_buffer",
@@ -63,14 +62,6 @@ def pyvips_job(
         {} if probe(source, DEFAULT_MAX_PIXELS).srgb_profile else {"export_profile": "srgb"}
         for source in sources
     ]
-    # Png: the row filter the engine's trial picks, once per source at a typical width; the
-    # limit pays neither the trial nor holding the image in memory for it.
-    way = [
-        png_filter(pyvips.Image.thumbnail_buffer(source, TYPICAL_WIDTH), priority)[1]
-        if fmt is ImageFormat.PNG
-        else {}
-        for source in sources
-    ]
 
     def run(p: Params) -> bytes:
         image = pyvips.Image.thumbnail_buffer(
@@ -82,7 +73,12 @@ def pyvips_job(
         )
         if image.hasalpha() and not fmt.has_alpha:
             image = image.flatten(background=[255, 255, 255])
-        options = {**base, "Q": p.quality} if fmt.lossy else {**base, **way[p.variant]}
+        options = {**base, "Q": p.quality} if fmt.lossy else base
+        if fmt is ImageFormat.PNG:
+            # The row filter is chosen per image, as the engine does on every render: the same
+            # libvips calls (hold the image, encode a sample of rows both ways).
+            image, way = png_filter(image, priority)
+            options = {**options, **way}
         data: bytes = getattr(image, _SAVERS[fmt])(keep=pyvips.ForeignKeep.NONE, **options)
         return data
 
