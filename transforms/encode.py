@@ -7,7 +7,7 @@ more, small beside the decode, so Balanced has it; Quality adds deringing and sc
 takes 4-6 % fewer bytes than the ImageMagick table (3) at 600, 1000 and 1600 px on five corpus
 photos (bench W8), though at one quality number table 3 is ~9 % smaller and ~0.004 SSIM worse.
 Webp effort 2/4/6 and Avif effort 1/3/5 follow the same Speed/Balanced/Quality ladder.
-Png takes zlib level 2/4/9 and a row filter chosen per image (png_filter). Metadata is never
+Png's row filter and zlib level are chosen per image (png_filter, PNG_WAYS). Metadata is never
 written.
 """
 
@@ -42,7 +42,7 @@ OPTIONS: dict[ImageFormat, dict[Priority, dict[str, object]]] = {
 }
 # The two ways png_filter chooses between: rows unfiltered, or filtered for continuous tone; each
 # with its zlib level. Filtered photo rows at level 6 take 75 % longer than at 4 for 2 % fewer
-# bytes; unfiltered flat graphics compress fast, and level 6 saves 10-18 % over 4. "up" is as
+# bytes; unfiltered flat graphics compress fast, and level 6 saves 2-18 % over 4. "up" is as
 # small as libpng's per-row choice ("all") on photos at half its time; Quality pays for "all".
 PNG_WAYS: dict[Priority, tuple[tuple[str, int], tuple[str, int]]] = {
     Priority.SPEED: (("none", 2), ("up", 2)),
