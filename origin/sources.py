@@ -64,7 +64,7 @@ class Sources:
             data, sha = await self._read_upload(source.value, key_id)
         else:
             data = await self._read(kind, source.value, key_id)
-            sha = await _sha256(data)
+            sha = await sha256_hex(data)
         if len(data) > self._settings.max_source_bytes:
             raise oversize(len(data), self._settings.max_source_bytes)
         return SourceRef(kind, source.value, sha), data
@@ -98,7 +98,7 @@ class Sources:
             data = await self._read(ref.kind, ref.ref, key_id)
         except SourceNotFound as exc:
             raise NotFound("The asset's source is no longer available.") from exc
-        if await _sha256(data) != ref.sha256:
+        if await sha256_hex(data) != ref.sha256:
             raise NotFound("The asset's source has changed since the asset was made.")
         return data
 
@@ -115,7 +115,7 @@ class Sources:
             self._cache.memory.put_object(key, upload)
         sha = upload.metadata.get("sha256", "")
         if not _HEX64.fullmatch(sha):  # an upload stored without it: hash now
-            sha = await _sha256(upload.data)
+            sha = await sha256_hex(upload.data)
         return upload.data, sha
 
     async def _read(self, kind: str, value: str, key_id: str) -> bytes:
@@ -133,7 +133,8 @@ class Sources:
         return stored.data
 
 
-async def _sha256(data: bytes) -> str:
+async def sha256_hex(data: bytes) -> str:
+    """The hex SHA-256 of data, on a thread when large."""
     if len(data) < HASH_OFF_LOOP:
         return hashlib.sha256(data).hexdigest()
     return await anyio.to_thread.run_sync(lambda: hashlib.sha256(data).hexdigest())

@@ -7,7 +7,6 @@ is refused now), and the upload is acknowledged only once the second tier holds 
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -21,6 +20,7 @@ from cache import StoredObject, TieredCache, upload_key
 from config.errors import InvalidRequest, PayloadTooLarge
 from origin.assets import iso8601
 from origin.pool import RenderPool
+from origin.sources import sha256_hex
 from transforms import SourceInfo, inspect
 
 UPLOAD_TTL = 7 * 86_400
@@ -101,7 +101,7 @@ class Uploads:
         expires_at = int(self._clock()) + UPLOAD_TTL
         metadata = {
             "keyid": key_id,
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256": await sha256_hex(data),
             "format": FORMAT_NAMES[info.kind],
             "width": str(info.width),
             "height": str(info.height),

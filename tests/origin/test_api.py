@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import io
 import json
+import types
 from pathlib import Path
 
 import pytest
@@ -168,6 +171,31 @@ def test_uploads_raw_and_multipart_feed_the_endpoints(
     ).json()
     assert (answer["width"], answer["height"], answer["format"]) == (150, 113, "Png")
     fetch_asset(client, answer)
+
+
+def test_a_large_upload_is_hashed_off_the_event_loop(
+    client: TestClient, alpha: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 50 MB upload hashed on the loop would stall every other request for ~100 ms."""
+    on_loop: list[bool] = []
+
+    def sha256(data: bytes) -> hashlib._Hash:
+        if len(data) > 256 * 1024:
+            try:
+                asyncio.get_running_loop()
+                on_loop.append(True)
+            except RuntimeError:
+                on_loop.append(False)
+        return hashlib.sha256(data)
+
+    monkeypatch.setattr("origin.sources.hashlib", types.SimpleNamespace(sha256=sha256))
+    raw = (FIXTURES / "Landscape_6.jpg").read_bytes()
+    assert len(raw) > 256 * 1024
+    upload = client.post("/v1/uploads", content=raw, headers=alpha)
+    assert upload.status_code == 200, upload.text
+    assert on_loop == [False]
+    body = {"source": {"uploadId": upload.json()["uploadId"]}, "width": 120}
+    assert client.post("/v1/resize", json=body, headers=alpha).json()["width"] == 120
 
 
 def test_an_upload_belongs_to_its_api_key(client: TestClient, alpha: dict[str, str]) -> None:
