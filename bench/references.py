@@ -64,8 +64,9 @@ def pyvips_job(
     ]
 
     def run(p: Params) -> bytes:
-        image = pyvips.Image.thumbnail_buffer(
-            sources[p.variant],
+        # A source over the bytes, not thumbnail_buffer: pyvips copies a buffer argument.
+        image = pyvips.Image.thumbnail_source(
+            pyvips.Source.new_from_memory(sources[p.variant]),
             p.width,
             height=ANY_HEIGHT,
             option_string="fail_on=error",
