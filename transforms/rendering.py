@@ -12,12 +12,11 @@ from transforms.job import Job
 from transforms.pipeline import build_image
 from transforms.probe import SourceInfo, probe
 from transforms.spec import MAX_DIMENSION, ImageFormat, TransformSpec
-from transforms.target_size import AIM, PRIORS, expected_size, first_guess, search_quality
+from transforms.target_size import AIM, PRIORS, first_guess, search_quality
 
 DEFAULT_MAX_PIXELS = 100_000_000
-# Below this quality a byte cap is met by shrinking the image instead, where that is allowed.
-SHRINK_FLOOR = 30
-# Quality the image is shrunk for, so what comes out of a shrink still looks like a photo.
+# When no quality meets a byte cap, the image is shrunk for this quality (where that is
+# allowed), so what comes out of a shrink still looks like a photo.
 SHRINK_QUALITY = 60
 MAX_SHRINKS = 6
 
@@ -132,24 +131,24 @@ def _render_under_cap(image: vips.Image, job: Job, cap: int) -> RenderResult:
         first = encode_at(spec.format.quality)
         if len(first) <= cap:
             return RenderResult(first, image.width, image.height, output, spec.format.quality, 1)
-    high = 100 if targeted else spec.format.quality - 1
-    floor = SHRINK_FLOOR if spec.may_shrink_to_fit else 1
+    high = 100 if targeted else max(1, spec.format.quality - 1)
     prior = PRIORS[output]
     guess = first_guess(output, cap, image.width * image.height)
     for _ in range(MAX_SHRINKS + 1):
         state = search_quality(
-            encode_at, cap, first=guess, slope=prior.slope, low=floor, high=high, axis=prior.axis
+            encode_at, cap, first=guess, slope=prior.slope, low=1, high=high, axis=prior.axis
         )
         if state.best is not None:
             quality, out = state.best
             return RenderResult(out, image.width, image.height, output, quality, encodes)
         if not spec.may_shrink_to_fit or (image.width, image.height) == (1, 1):
             break
-        # Shrink so that SHRINK_QUALITY, extrapolated from the floor's size, lands near the cap.
-        # Bytes grow with about pixels^0.8 (smaller images carry more detail per pixel), so the
-        # side scales by the size ratio to the power 1 / (2 * 0.8).
-        expected = expected_size(output, state.sizes[floor], floor, SHRINK_QUALITY)
-        factor = min(0.9, (cap * AIM / expected) ** 0.625)
+        # Not even quality 1 fits: shrink so that SHRINK_QUALITY lands near the cap, from its
+        # size at this size (quality 1's size says little about it: 0.6-9 x off when
+        # extrapolated). Bytes grow with about pixels^0.8 (smaller images carry more detail
+        # per pixel), so the side scales by the size ratio to the power 1 / (2 * 0.8).
+        at = state.sizes.get(SHRINK_QUALITY) or len(encode_at(SHRINK_QUALITY))
+        factor = min(0.9, (cap * AIM / at) ** 0.625)
         width, height = scale_to(image.width, image.height, factor)
         image = vips.copy_memory(vips.resize_exact(image, width, height))
         guess = SHRINK_QUALITY

@@ -194,9 +194,3 @@ def first_guess(fmt: ImageFormat, cap: int, pixels: int) -> int:
     """A quality predicted to land near cap for an image of this many pixels."""
     bits_per_pixel = max(cap * 8 * AIM / max(pixels, 1), 1e-4)
     return max(1, min(100, round(PRIORS[fmt].quality_for(bits_per_pixel))))
-
-
-def expected_size(fmt: ImageFormat, measured: int, at: int, quality: int) -> float:
-    """Bytes at quality, extrapolated from bytes measured at another quality."""
-    prior = PRIORS[fmt]
-    return measured * math.exp(prior.slope * (prior.axis.of(quality) - prior.axis.of(at)))

@@ -176,6 +176,22 @@ def test_target_size_with_quality_alone_stays_close_to_the_cap(fmt: str) -> None
     assert max(encodes) <= 6 and sum(encodes) / len(encodes) <= 4, encodes
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"format": {"type": "Jpeg", "targetFileSizeBytes": 153_600}},
+        {"downsize": {"maxWidth": 0, "maxHeight": 0}, "maxSizeBytes": 153_600},
+    ],
+    ids=["compress-to-size", "downsize-0-0"],
+)
+def test_a_cap_quality_alone_can_meet_keeps_the_dimensions(spec: dict[str, object]) -> None:
+    """The 4000x2250 photo fits 150 KB at quality ~24: lower quality, not fewer pixels (it was
+    shrunk to 2640x1485 because quality stopped at 30)."""
+    result = render(corpus(PHOTOS[1]), parse_spec(spec))
+    assert (result.width, result.height) == (4000, 2250)
+    assert len(result.data) <= 153_600 and result.quality is not None and result.quality < 30
+
+
 def test_compress_to_size_shrinks_when_quality_cannot_reach_the_cap() -> None:
     result = render(
         corpus(PHOTOS[0]), parse_spec({"format": {"type": "Jpeg", "targetFileSizeBytes": 2048}})
