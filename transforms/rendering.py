@@ -44,7 +44,7 @@ def render(
     info = probe(data, max_pixels)
     output = spec.format.type or info.default_output
     if _passes_through(data, spec, info, output):
-        vips.decodes_fully(data)
+        vips.decodes_fully(data, every_frame=info.pages > 1)
         return RenderResult(data, info.width, info.height, output, None, 0, passthrough=True)
     cap = _cap(spec)
     if cap is not None and not output.sizeable:
@@ -95,7 +95,8 @@ def _check_encodable(image: vips.Image, output: ImageFormat) -> None:
 def _passes_through(
     data: bytes, spec: TransformSpec, info: SourceInfo, output: ImageFormat
 ) -> bool:
-    """Downsize promises the source's own bytes when it is already within every cap."""
+    """Downsize promises the source's own bytes when it is already within every cap (an
+    animated Webp's too: every other endpoint renders its first frame)."""
     if spec.downsize is None or output is not info.native_output:
         return False
     caps = spec.downsize
@@ -103,7 +104,7 @@ def _passes_through(
         not caps.max_height or info.height <= caps.max_height
     )
     small_enough = spec.max_bytes is None or len(data) <= spec.max_bytes
-    return within and small_enough and info.pages == 1
+    return within and small_enough
 
 
 def _cap(spec: TransformSpec) -> int | None:

@@ -142,11 +142,16 @@ def smartcrop(image: Image, width: int, height: int, interesting: str) -> Image:
     return image.smartcrop(width, height, interesting=interesting)
 
 
-def decodes_fully(data: bytes) -> None:
-    """Decode every pixel at a small scale; raise UnsupportedImage if any is missing."""
+def decodes_fully(data: bytes, *, every_frame: bool = False) -> None:
+    """Decode every pixel (of the first frame, or of every frame) at a small scale where the
+    codec can; raise UnsupportedImage if any is missing."""
     with translated():
         source = _in_memory(data)
-        pyvips.Image.thumbnail_source(source, 64, option_string="fail_on=error").avg()
+        if every_frame:
+            options = {"n": -1, "access": "sequential", "fail_on": "error"}
+            pyvips.Image.new_from_source(source, "", **options).avg()
+        else:
+            pyvips.Image.thumbnail_source(source, 64, option_string="fail_on=error").avg()
 
 
 def decodes_a_pixel(image: Image) -> None:

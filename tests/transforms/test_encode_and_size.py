@@ -268,6 +268,35 @@ def test_downsize_within_caps_returns_the_source_bytes_unchanged() -> None:
     assert under_cap.data == source
 
 
+def _last_webp_frame_damaged(data: bytes) -> bytes:
+    """data with 8 bytes of its last ANMF chunk's bitstream inverted (the first frame intact)."""
+    offset, last = 12, 0
+    while offset < len(data):
+        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if data[offset : offset + 4] == b"ANMF":
+            last = offset
+        offset += 8 + size + (size & 1)
+    damaged = bytearray(data)
+    for i in range(last + 8 + 743, last + 8 + 751):
+        damaged[i] ^= 0xFF
+    return bytes(damaged)
+
+
+def test_downsize_passes_an_animated_webp_within_caps_through_whole() -> None:
+    """Returned unchanged, as the reference says: all nine frames, not the first re-encoded."""
+    from config.errors import UnsupportedImage
+
+    source = corpus("webp-animated-alpha.webp")
+    spec = parse_spec({"downsize": {"maxWidth": 1920, "maxHeight": 1080}})
+    result = render(source, spec)
+    assert result.data == source and result.passthrough
+    assert (result.width, result.height) == (80, 80)
+    with pytest.raises(UnsupportedImage):  # every frame is decoded before it goes out
+        render(_last_webp_frame_damaged(source), spec)
+    # What the check must catch: the first frame alone still decodes.
+    assert render(_last_webp_frame_damaged(source), parse_spec({"format": "Png"})).width == 80
+
+
 @pytest.mark.parametrize(
     "spec",
     [
