@@ -146,6 +146,9 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    # A trailing slash is a 404 in the error shape, not Starlette's empty 307 to a URL built
+    # from the request's own Host header.
+    app.router.redirect_slashes = False
     app.state.services = services
     return app
 

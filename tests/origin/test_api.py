@@ -351,6 +351,9 @@ def test_bad_json_and_unknown_routes(client: TestClient, alpha: dict[str, str]) 
     )
     missing = client.get("/v1/nothing")
     assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
+    for path in ("/v1/compress/", "/v1/packs/"):
+        slashed = client.post(path, json={}, headers=alpha, follow_redirects=False)
+        assert slashed.status_code == 404 and slashed.json()["code"] == "NOT_FOUND", path
     wrong = client.get("/v1/compress", headers=alpha)
     assert wrong.status_code == 405 and set(wrong.json()) == {"error", "message", "code"}
 
