@@ -57,6 +57,7 @@ def render(
     job = Job(spec, plan, output, info.srgb_profile)
     with vips.translated():
         image = build_image(data, job)
+        _check_output_pixels(image, max_pixels)
         _check_encodable(image, output)
         if cap is None:
             out = encode(image, output, spec.format.quality, spec.format.priority)
@@ -78,6 +79,18 @@ def _check_enlargement(plan: Plan, info: SourceInfo) -> None:
         f"This {info.width}x{info.height} image resized that way would be "
         f"{plan.width}x{plan.height} pixels; a side may be at most {MAX_DIMENSION}. Give a "
         "smaller size, or both width and height with a fit."
+    )
+
+
+def _check_output_pixels(image: vips.Image, max_pixels: int) -> None:
+    """The output obeys the source's pixel cap: resize and pad could otherwise make a 268 MP
+    image (16384x16384, 1.8 GB of memory) from a 1x1 PNG. The pipeline is still lazy here."""
+    pixels = image.width * image.height
+    if pixels <= max_pixels:
+        return
+    raise InvalidRequest(
+        f"The output would be {image.width}x{image.height} pixels ({pixels:,}); the limit is "
+        f"{max_pixels:,}. Ask for a smaller size or less padding."
     )
 
 

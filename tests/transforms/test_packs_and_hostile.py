@@ -8,7 +8,7 @@ import pytest
 
 from config.errors import ImageTooLarge, NotFound, UnsupportedImage
 from tests.transforms.images import FIXTURES, corpus, decode
-from transforms import PACKS, get_pack, render
+from transforms import PACKS, get_pack, parse_spec, render
 
 PACK_SIZES = {
     "instagram-feed": (1080, 1350),
@@ -96,6 +96,26 @@ def test_pixel_cap_counts_every_frame() -> None:
         render(corpus("gif-animated.gif"), parse_spec({}), max_pixels=80 * 80 * 10)
     assert "30 frames" in info.value.message
     assert render(corpus("gif-animated.gif"), parse_spec({}), max_pixels=80 * 80 * 30).width == 80
+
+
+def test_the_output_obeys_the_pixel_cap_too() -> None:
+    """A 1x1 PNG resized to 8192x8192 and padded by 4096 a side would be 268 MP."""
+    from config.errors import InvalidRequest
+
+    spec = {
+        "resize": {"width": 8192, "height": 8192},
+        "effects": {"pad": {"top": 4096, "right": 4096, "bottom": 4096, "left": 4096}},
+        "format": "Jpeg",
+    }
+    with pytest.raises(InvalidRequest) as info:
+        render(corpus("tiny-1x1.png"), parse_spec(spec))
+    assert "16384x16384" in info.value.message
+    spec["resize"] = {"width": 40, "height": 30}
+    spec["effects"] = {"pad": {"top": 5, "right": 5, "bottom": 5, "left": 5}}
+    small = render(corpus("tiny-1x1.png"), parse_spec(spec), max_pixels=50 * 40)
+    assert (small.width, small.height) == (50, 40)
+    with pytest.raises(InvalidRequest):
+        render(corpus("tiny-1x1.png"), parse_spec(spec), max_pixels=50 * 40 - 1)
 
 
 def test_tiny_images() -> None:
