@@ -70,6 +70,8 @@ class TieredCache:
         self._flights: dict[str, _Flight] = {}
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._pending: set[asyncio.Task[None]] = set()
+        # The last write-behind of each key: the next one for that key waits for it.
+        self._last_write: dict[str, asyncio.Task[None]] = {}
 
     @property
     def pending_writes(self) -> int:
@@ -219,11 +221,24 @@ class TieredCache:
             self._log.warning("second tier is behind: not storing %s", key)
             return
         # asyncio, not an anyio task group: write-behinds outlive the request that started them.
-        task = asyncio.get_running_loop().create_task(self._write_quietly(key, obj))
+        # Writes of one key land in the order they were made: a render stored with a short
+        # lifetime and then extended for a longer-lived asset must not end up short.
+        before = self._last_write.get(key)
+        task = asyncio.get_running_loop().create_task(self._write_quietly(key, obj, before))
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._last_write[key] = task
+        task.add_done_callback(lambda done: self._write_done(key, done))
 
-    async def _write_quietly(self, key: str, obj: StoredObject) -> None:
+    def _write_done(self, key: str, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if self._last_write.get(key) is task:
+            del self._last_write[key]
+
+    async def _write_quietly(
+        self, key: str, obj: StoredObject, before: asyncio.Task[None] | None
+    ) -> None:
+        if before is not None:
+            await asyncio.wait({before})  # its failure is its own, logged there
         try:
             await self._second_tier_put(key, obj)
         except Exception as exc:

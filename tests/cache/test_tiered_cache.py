@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -258,6 +260,29 @@ async def test_a_plain_put_returns_before_the_second_tier_write(
     assert cache.pending_writes == 1
     await cache.drain()
     assert await second.inner.get("renders/bg") == RENDER
+
+
+async def test_write_behinds_of_one_key_land_in_the_order_they_were_made(
+    cache: TieredCache, second: ScriptedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render stored for a minute, then extended for a longer-lived asset: the first write,
+    slower to land, must not overwrite the second (the asset's render would go early)."""
+    delays = iter([0.2, 0.0])
+    plain_put = second.put
+
+    async def put(key: str, data: bytes, **options: Any) -> None:
+        await anyio.sleep(next(delays))
+        await plain_put(key, data, **options)
+
+    monkeypatch.setattr(second, "put", put)
+    now = time.time()
+    short = StoredObject(RENDER.data, RENDER.content_type, now + 60, {})
+    extended = StoredObject(RENDER.data, RENDER.content_type, now + 7200, {})
+    await cache.put("renders/ext", short)
+    await cache.put("renders/ext", extended)
+    await cache.drain()
+    stored = await second.inner.get("renders/ext")
+    assert stored is not None and stored.expires_at == now + 7200
 
 
 async def test_write_behinds_are_shed_when_the_second_tier_falls_behind(
