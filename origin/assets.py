@@ -74,6 +74,7 @@ class Assets:
             job.output.public,
         )
         key = render_key(token.render_key)
+        asset_id = self._signer.mint(token)  # first: an id too long to serve is refused unrendered
 
         async def load() -> StoredObject:
             return await self._render(data, job.spec, expires_at)
@@ -86,7 +87,7 @@ class Assets:
                 obj.data, obj.content_type, expires_at + EXTENSION_SLACK, obj.metadata
             )
             await self._cache.put(key, obj)
-        return Minted(self._signer.mint(token), token, obj)
+        return Minted(asset_id, token, obj)
 
     async def fetch(self, token: AssetToken) -> StoredObject:
         """The rendered bytes of a verified token: memory, second tier, or a fresh render."""

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadData, URLSafeSerializer
 
-from config.errors import NotFound
+from config.errors import InvalidRequest, NotFound
 from transforms import canonical_json
 
 # Bump when the same spec and source would render differently: it is part of every render key.
@@ -37,6 +37,8 @@ RENDER_VERSION = 1
 _SALT = "imgstax.asset.v1"
 _SEAL_INFO = b"imgstax asset source seal v1"
 _NOT_FOUND = "Asset not found or expired."
+# The longest asset id: URLs past ~8 KB break CDNs and browsers, and verify reads no further.
+MAX_ASSET_ID = 4096
 _LAST_EXPIRY = 253_402_300_799  # 9999-12-31T23:59:59Z, the last instant an Expires can name
 
 
@@ -91,7 +93,12 @@ class TokenSigner:
         self._verified: LRUCache[str, AssetToken] = LRUCache(maxsize=remember)
 
     def mint(self, token: AssetToken) -> str:
-        secret = json.dumps([token.source.kind, token.source.ref, token.key_id]).encode()
+        # UTF-8, not \uXXXX escapes: a non-ASCII character of a URL costs 2-4 bytes, not 6-12.
+        secret = json.dumps(
+            [token.source.kind, token.source.ref, token.key_id],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
         nonce = os.urandom(12)
         sealed = nonce + self._seals[0].encrypt(nonce, secret, token.source.sha256.encode())
         payload = [
@@ -103,6 +110,12 @@ class TokenSigner:
             base64.urlsafe_b64encode(sealed).decode().rstrip("="),
         ]
         asset_id: str = self._serializer.dumps(payload)
+        if len(asset_id) > MAX_ASSET_ID:
+            # Answered before anyone is handed a URL that verify would never open.
+            raise InvalidRequest(
+                f"The asset URL for this source would be {len(asset_id)} characters; the limit "
+                f"is {MAX_ASSET_ID}. Use a shorter source URL or storage key (or upload it)."
+            )
         return asset_id
 
     def _unseal(self, sealed: str, sha256: str) -> list[Any]:
@@ -126,7 +139,7 @@ class TokenSigner:
         return token
 
     def _decode(self, asset_id: str) -> AssetToken:
-        if len(asset_id) > 4096:
+        if len(asset_id) > MAX_ASSET_ID:
             raise NotFound(_NOT_FOUND)
         try:
             payload = self._serializer.loads(asset_id)

@@ -265,3 +265,29 @@ def test_storage_object_over_the_limit_is_refused_before_it_is_read(data_dir: Pa
         and "exceeds maximum allowed size (4096 bytes)" in response.json()["message"]
     )
     assert reads == []
+
+
+def test_a_non_ascii_source_gets_an_asset_url_that_opens(
+    client: TestClient, data_dir: Path
+) -> None:
+    """A 1,000-byte storage key of 'é's sealed as \\u00e9 escapes made a 4,420-character id,
+    and GET refuses ids over 4,096: a 200 with a URL that never opened."""
+    key = "/".join(["é" * 120] * 4) + ".png"
+    put_in_storage(data_dir, "tiny-1x1.png", key)
+    answer = client.post("/v1/compress", json={"source": {"storageKey": key}}, headers=ALPHA)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["assetId"]) <= 4096
+    assert client.get(answer.json()["url"]).status_code == 200
+
+
+def test_a_source_too_long_for_an_asset_url_is_refused_before_rendering(
+    client: TestClient,
+) -> None:
+    photo = Path(__file__).resolve().parents[1] / "fixtures" / "images" / "tiny-1x1.png"
+    with HttpSource() as server:
+        server.route("/p.png", body(photo.read_bytes()))
+        url = server.url("/p.png?x=" + "\U0001f600" * 1000)  # 4 bytes each in UTF-8
+        answer = client.post("/v1/compress", json={"source": {"url": url}}, headers=ALPHA)
+    assert answer.status_code == 400 and answer.json()["code"] == "INVALID_REQUEST"
+    assert "limit is 4096" in answer.json()["message"]
+    assert client.app.state.services.cache.counters.loads == 0  # type: ignore[attr-defined]
