@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.errors import ImageTooLarge, UnsupportedImage
-from transforms import profiles, vips
+from transforms import profiles, svg_embeds, vips
 from transforms.spec import ImageFormat
 
 SUPPORTED = "JPEG, PNG, WebP, GIF, AVIF, HEIF, TIFF or SVG"
@@ -94,6 +94,13 @@ def probe(data: bytes, max_pixels: int) -> SourceInfo:
     width, height = header.width, header.height
     pages = int(str(vips.get(header, "n-pages", 1)))
     pixels = width * height * max(pages, 1)
+    if loader == "svg" and pixels <= max_pixels:
+        hidden = svg_embeds.embedded_pixels(data, _raster_pixels)
+        if pixels + hidden > max_pixels:
+            raise ImageTooLarge(
+                f"The SVG is {width}x{height} pixels but embeds images of {hidden:,} pixels "
+                f"more ({pixels + hidden:,} in all); the limit is {max_pixels:,} pixels."
+            )
     if pixels > max_pixels:
         raise ImageTooLarge(
             f"The image is {width}x{height} pixels"
@@ -110,6 +117,15 @@ def probe(data: bytes, max_pixels: int) -> SourceInfo:
     return SourceInfo(
         kind, width, height, pages, bool(header.hasalpha()), profiles.has_srgb_profile(header)
     )
+
+
+def _raster_pixels(data: bytes) -> int:
+    """Pixels over all frames of a raster embedded in an SVG, from its header."""
+    loader = sniff(data)
+    if loader == "svg":
+        raise UnsupportedImage("an SVG where a raster was expected")
+    header = vips.load_header(data, loader)
+    return int(header.width * header.height * max(int(str(vips.get(header, "n-pages", 1))), 1))
 
 
 def _require_hevc(header: vips.Image) -> None:

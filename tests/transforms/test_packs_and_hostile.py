@@ -151,3 +151,57 @@ def test_a_99_megapixel_jpeg_renders_with_bounded_memory() -> None:
     report = json.loads(out.stdout)
     assert (report["width"], report["height"]) == (1200, 1285)
     assert report["grew_kib"] < 120 * 1024, report
+
+
+def _blank_png(width: int, height: int) -> bytes:
+    """A valid 1-bit PNG of width x height, compressed to a few KB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    rows = (b"\x00" + b"\x00" * ((width + 7) // 8)) * height
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    idat = zlib.compress(rows, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def _svg_embedding(*images: bytes, media: str = "image/png", via_entity: bool = False) -> bytes:
+    """An SVG declared 100x100 drawing each image from a data URI; with via_entity the URIs'
+    "data:" is spelled by an internal entity, so it appears in the file only once expanded."""
+    import base64
+
+    prefix = "&d;" if via_entity else f"data:{media};base64,"
+    doctype = f'<!DOCTYPE svg [<!ENTITY d "data:{media};base64,">]>' if via_entity else ""
+    tags = "".join(
+        f'<image width="10" height="10" href="{prefix}{base64.b64encode(i).decode()}"/>'
+        for i in images
+    )
+    return (
+        f'{doctype}<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">{tags}</svg>'
+    ).encode()
+
+
+@pytest.mark.parametrize("via_entity", [False, True], ids=["attribute", "entity"])
+def test_pixels_an_svg_embeds_count_against_the_cap(via_entity: bool) -> None:
+    """Declared 100x100, holding two 8000x8000 PNGs: librsvg would decode 128 MP (a 95 KB SVG
+    with four 12000x12000 PNGs took 3.2 GB)."""
+    svg = _svg_embedding(_blank_png(8000, 8000), _blank_png(8000, 8000), via_entity=via_entity)
+    assert len(svg) < 100_000
+    with pytest.raises(ImageTooLarge) as info:
+        render(svg, parse_spec({"format": "Png"}))
+    assert "128,000,000" in info.value.message
+    small = render(_svg_embedding(_blank_png(40, 40)), parse_spec({"format": "Png"}))
+    assert (small.width, small.height) == (100, 100)
+
+
+def test_an_svg_embedding_an_image_that_cannot_be_sized_is_refused() -> None:
+    bmp = b"BM" + b"\x00" * 60
+    with pytest.raises(UnsupportedImage) as info:
+        render(_svg_embedding(bmp, media="image/bmp"), parse_spec({"format": "Png"}))
+    assert "cannot read" in info.value.message
