@@ -19,6 +19,9 @@ DEFAULT_MAX_PIXELS = 100_000_000
 # allowed), so what comes out of a shrink still looks like a photo.
 SHRINK_QUALITY = 60
 MAX_SHRINKS = 6
+# The longest side a source is scaled to before a crop takes the box out of it: libvips'
+# own coordinate limit (VIPS_MAX_COORD), past which its resample fails.
+MAX_SCALED = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,15 @@ def _check_enlargement(plan: Plan, info: SourceInfo) -> None:
     if plan.width <= max(MAX_DIMENSION, info.width) and plan.height <= max(
         MAX_DIMENSION, info.height
     ):
-        return
+        if plan.smart_window is not None or max(plan.scale_width, plan.scale_height) <= MAX_SCALED:
+            return
+        # A fixed-gravity Cover scales the whole source before it crops: a 1x300000 strip
+        # covering 8192x8192 would be 8192x2457600000 pixels on the way (past libvips' reach).
+        raise InvalidRequest(
+            f"This {info.width}x{info.height} image would have to be scaled to "
+            f"{plan.scale_width}x{plan.scale_height} to cover {plan.width}x{plan.height}; a side "
+            f"may be at most {MAX_SCALED} on the way. Use fit Contain, or a smaller box."
+        )
     raise InvalidRequest(
         f"This {info.width}x{info.height} image resized that way would be "
         f"{plan.width}x{plan.height} pixels; a side may be at most {MAX_DIMENSION}. Give a "

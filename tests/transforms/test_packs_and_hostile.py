@@ -205,3 +205,29 @@ def test_an_svg_embedding_an_image_that_cannot_be_sized_is_refused() -> None:
     with pytest.raises(UnsupportedImage) as info:
         render(_svg_embedding(bmp, media="image/bmp"), parse_spec({"format": "Png"}))
     assert "cannot read" in info.value.message
+
+
+def test_a_tiff_of_many_channels_is_refused_before_decoding() -> None:
+    """The pixel cap counts pixels: 500x500 with 5000 bands (a 1.2 MB TIFF) took 3.6 GB."""
+    import pyvips
+
+    many = pyvips.Image.black(10, 10, bands=6).tiffsave_buffer()
+    with pytest.raises(UnsupportedImage) as info:
+        render(many, parse_spec({"format": "Png"}))
+    assert "6 channels" in info.value.message
+    cmyk_alpha = pyvips.Image.black(10, 10, bands=5).copy(interpretation="cmyk").tiffsave_buffer()
+    assert render(cmyk_alpha, parse_spec({"format": "Png"})).width == 10
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 300_000), (1, 10_000), (2, 100_000)])
+def test_a_strip_too_thin_to_cover_a_box_is_a_400_saying_so(width: int, height: int) -> None:
+    """Cover scales the whole strip before cropping: 1x300000 to 8192x8192 overflowed a C int
+    (a 500); thinner cases failed inside libvips as if the PNG were corrupt."""
+    import pyvips
+
+    from config.errors import InvalidRequest
+
+    strip = pyvips.Image.black(width, height).pngsave_buffer()
+    with pytest.raises(InvalidRequest) as info:
+        render(strip, parse_spec({"resize": {"width": 8192, "height": 8192}}))
+    assert "fit Contain" in info.value.message
