@@ -39,6 +39,11 @@ class ImgstaxError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def caller_message(self) -> str:
+        """What the caller is told; ``message`` goes to the log when ``report`` is set."""
+        return self.message
+
 
 class InvalidRequest(ImgstaxError):
     status = 400
@@ -133,6 +138,11 @@ class StoreUnavailable(Overloaded):
 
     # The design's code list has no storage code of its own: to a caller this is a 503 to retry.
     title = "Storage Unavailable"
+
+    @property
+    def caller_message(self) -> str:
+        # The message names paths, endpoints, buckets and OS errors: for the log only.
+        return "The image store is unavailable; try again shortly."
 
 
 class SourceTimeout(ImgstaxError):

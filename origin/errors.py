@@ -48,7 +48,7 @@ async def imgstax_error(request: Request, exc: Exception) -> Response:
     if exc.report:
         _log.warning("%s %s: %s %s", request.method, request.url.path, exc.code, exc.message)
     return error_response(
-        exc.status, exc.code, exc.title, exc.message, _extra_headers(request, exc)
+        exc.status, exc.code, exc.title, exc.caller_message, _extra_headers(request, exc)
     )
 
 

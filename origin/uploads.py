@@ -39,13 +39,13 @@ FORMAT_NAMES = {
 
 
 async def capped_stream(
-    request: Request, limit: int, what: str = "The upload"
+    request: Request, limit: int, what: str = "The upload", *, slack: int = 0
 ) -> AsyncGenerator[bytes, None]:
-    """The request body, refused with 413 as soon as it passes limit bytes."""
+    """The request body, refused with 413 as soon as it passes limit (+ slack) bytes."""
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
-        if seen > limit:
+        if seen > limit + slack:
             raise PayloadTooLarge(f"{what} is larger than the limit of {limit} bytes.")
         yield chunk
 
@@ -59,7 +59,10 @@ async def read_upload(request: Request, limit: int) -> bytes:
             raise InvalidRequest("The upload is empty: send the image as the body or as 'file'.")
         return body
     parser = MultiPartParser(
-        request.headers, capped_stream(request, limit + MULTIPART_SLACK), max_files=1, max_fields=10
+        request.headers,
+        capped_stream(request, limit, slack=MULTIPART_SLACK),
+        max_files=1,
+        max_fields=10,
     )
     try:
         form = await parser.parse()

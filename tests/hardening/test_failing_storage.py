@@ -85,6 +85,9 @@ def assert_storage_unavailable(response: Any) -> None:
     assert response.status_code == 503, response.text
     assert response.json()["code"] == "OVERLOADED"
     assert response.json()["error"] == "Storage Unavailable"
+    # The log has the store's own words; the caller learns no endpoint, bucket or path.
+    message = response.json()["message"]
+    assert message == "The image store is unavailable; try again shortly.", message
     assert int(response.headers["retry-after"]) >= 1
     assert "uploadId" not in response.json()
 

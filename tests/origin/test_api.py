@@ -400,6 +400,7 @@ def test_upload_over_the_size_limit_is_413(data_dir: Path, alpha: dict[str, str]
         files = {"file": ("a.jpg", io.BytesIO(big), "image/jpeg")}
         multi = client.post("/v1/uploads", files=files, headers=alpha)
         assert multi.status_code == 413
+        assert "limit of 2048 bytes" in multi.json()["message"]  # not 2048 + the envelope's room
         key = put_in_storage(data_dir, "photo-medium-1024x768-camera.jpg")
         stored = client.post("/v1/compress", json={"source": {"storageKey": key}}, headers=alpha)
         assert stored.status_code == 400
