@@ -1,5 +1,8 @@
 """The embedded defaults of ``make run``: a dev API key and a signing key, generated once.
 
+The dev key is made only while ``<data dir>/api-keys.json`` (where ``imgstax keys create``
+writes by default) does not exist; once it does, that file holds the keys.
+
 Only the CLI uses this, and only for settings the operator left unset. Both secrets are kept
 under the data dir (mode 0600), so restarts and every worker process share them.
 """
@@ -10,6 +13,8 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+
+from origin.keys_cli import DEFAULT_NAME
 
 DEV_KEY_ID = "dev"
 
@@ -34,6 +39,11 @@ def embedded_defaults(environ: Mapping[str, str]) -> tuple[dict[str, str], str |
         added["IMGSTAX_SIGNING_KEYS"] = signing
     no_keys = not environ.get("IMGSTAX_API_KEYS", "").strip()
     if no_keys and not environ.get("IMGSTAX_API_KEYS_FILE", "").strip():
-        dev_key = _secret_file(data_dir / "dev-api-key", "dev_" + secrets.token_urlsafe(32))
-        added["IMGSTAX_API_KEYS"] = f"{DEV_KEY_ID}:{dev_key}"
+        keys_file = data_dir / DEFAULT_NAME
+        if keys_file.exists():
+            # Where `imgstax keys create` writes by default: the keys made there are the keys.
+            added["IMGSTAX_API_KEYS_FILE"] = str(keys_file)
+        else:
+            dev_key = _secret_file(data_dir / "dev-api-key", "dev_" + secrets.token_urlsafe(32))
+            added["IMGSTAX_API_KEYS"] = f"{DEV_KEY_ID}:{dev_key}"
     return added, dev_key

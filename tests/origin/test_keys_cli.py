@@ -133,3 +133,20 @@ def test_default_is_under_the_data_dir(tmp_path: Path, capsys: pytest.CaptureFix
 )
 def test_keys_file_path(file: str | None, environ: dict[str, str], expected: str) -> None:
     assert keys_file_path(file, environ) == Path(expected)
+
+
+def test_serve_reads_the_keys_file_keys_create_wrote_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's path: `imgstax keys create`, then `imgstax serve`, both on defaults."""
+    from config import load_settings
+    from origin.devdefaults import embedded_defaults
+
+    environ = {"IMGSTAX_DATA_DIR": str(tmp_path)}
+    before, dev_key = embedded_defaults(environ)
+    assert dev_key is not None and "IMGSTAX_API_KEYS_FILE" not in before
+    assert run(["keys", "create", "--id", "ops"], environ) == 0
+    added, dev_key = embedded_defaults(environ)
+    assert dev_key is None and "IMGSTAX_API_KEYS" not in added
+    settings = load_settings({**environ, **added})
+    assert settings.auth.api_keys_file == tmp_path / "api-keys.json"
