@@ -211,11 +211,30 @@ def resize_exact(image: Image, width: int, height: int) -> Image:
     return image.resize(width / image.width, vscale=height / image.height)
 
 
+# A Gaussian wider than this runs on a copy shrunk so that its sigma is REDUCED_SIGMA, and is
+# scaled back up: the same picture (about a level apart on average at sigma 20-100 on photos),
+# and a cost that no longer grows with sigma. libvips' own blur pulls a margin of ~3 sigma
+# around every tile, and an upstream with no cache (a 1x1 PNG enlarged to 2048x2048) was then
+# computed over and over: 6.1 s at sigma 100, 0.55 s this way (112 s at 8192x8192, now 10 s).
+LARGE_SIGMA = 16.0
+REDUCED_SIGMA = 8.0
+
+
 def gaussblur(image: Image, sigma: float) -> Image:
     if not image.hasalpha():
-        return image.gaussblur(sigma)
+        return _gaussian(image, sigma)
     # Blur premultiplied so transparent pixels do not bleed their colour into the edges.
-    return image.premultiply().gaussblur(sigma).unpremultiply().cast("uchar")
+    return _gaussian(image.premultiply(), sigma).unpremultiply().cast("uchar")
+
+
+def _gaussian(image: Image, sigma: float) -> Image:
+    factor = sigma / REDUCED_SIGMA
+    if sigma < LARGE_SIGMA or min(image.width, image.height) / factor < 16:
+        return image.gaussblur(sigma)
+    small = image.resize(1 / factor, kernel="linear")
+    blurred = small.gaussblur(sigma * small.width / image.width)
+    scale_x, scale_y = image.width / blurred.width, image.height / blurred.height
+    return blurred.resize(scale_x, vscale=scale_y, kernel="linear").cast(image.format)
 
 
 def over(background: Image, image: Image, x: int, y: int) -> Image:
