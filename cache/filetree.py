@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 import os
 from pathlib import Path
+from stat import S_ISREG
 
 import anyio.to_thread
 
@@ -36,7 +37,10 @@ class FileTreeStore:
         if namespace_of(key) != STORAGE:
             raise ValueError(f"{key!r} is not in the storage/ namespace")
         root = self.root.resolve()
-        path = (root / key.partition("/")[2]).resolve()
+        try:
+            path = (root / key.partition("/")[2]).resolve()
+        except RuntimeError:  # a symlink loop: nothing a caller can read
+            return None
         return path if path.is_relative_to(root) and path != root else None
 
     async def get(self, key: str) -> StoredObject | None:
@@ -63,10 +67,18 @@ class FileTreeStore:
         if path is None:
             return None
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                data = f.read() if want_data else b""
+            # Non-blocking, so a FIFO (or a device) opens at once and is then found not a file.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+        try:
+            stat = os.fstat(fd)
+            if not S_ISREG(stat.st_mode):  # a directory, a FIFO, a device
+                return None
+            size = stat.st_size
+            with open(fd, "rb", closefd=False) as f:
+                data = f.read() if want_data else b""
+        finally:
+            os.close(fd)
         content_type = mimetypes.guess_type(path.name)[0] or DEFAULT_CONTENT_TYPE
         return ObjectInfo(size, content_type, None, {}), data

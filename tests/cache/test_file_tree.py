@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import anyio
 import pytest
 
 from cache import FileTreeStore, ObjectInfo, StoredObject
@@ -58,3 +59,17 @@ async def test_only_storage_keys_are_served(tree: FileTreeStore) -> None:
 
 async def test_a_missing_tree_is_a_miss(tmp_path: Path) -> None:
     assert await FileTreeStore(tmp_path / "absent").get("storage/a.jpg") is None
+
+
+async def test_a_symlink_loop_and_a_fifo_are_misses_not_a_500_or_a_hang(
+    tree: FileTreeStore,
+) -> None:
+    """Planted in storage/ by someone with the disk: the loop raised RuntimeError (a 500) and
+    opening the FIFO blocked a thread for ever."""
+    os.symlink(tree.root / "team" / "loop-b.jpg", tree.root / "team" / "loop-a.jpg")
+    os.symlink(tree.root / "team" / "loop-a.jpg", tree.root / "team" / "loop-b.jpg")
+    os.mkfifo(tree.root / "team" / "pipe.jpg")
+    with anyio.fail_after(5):
+        assert await tree.get("storage/team/loop-a.jpg") is None
+        assert await tree.get("storage/team/pipe.jpg") is None
+        assert await tree.head("storage/team/pipe.jpg") is None
