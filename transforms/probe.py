@@ -93,7 +93,7 @@ def probe(data: bytes, max_pixels: int) -> SourceInfo:
     loader = sniff(data)
     header = vips.load_header(data, loader)
     width, height = header.width, header.height
-    pages = int(str(vips.get(header, "n-pages", 1)))
+    pages = _pages(header)
     pixels = width * height * max(pages, 1)
     if header.bands > MAX_BANDS:
         # The pixel cap counts pixels, not the values each carries: 500x500 with 5000 bands
@@ -133,7 +133,11 @@ def _raster_pixels(data: bytes) -> int:
     if loader == "svg":
         raise UnsupportedImage("an SVG where a raster was expected")
     header = vips.load_header(data, loader)
-    return int(header.width * header.height * max(int(str(vips.get(header, "n-pages", 1))), 1))
+    return int(header.width * header.height * max(_pages(header), 1))
+
+
+def _pages(header: vips.Image) -> int:
+    return int(str(vips.get(header, "n-pages", 1)))
 
 
 def _require_hevc(header: vips.Image) -> None:

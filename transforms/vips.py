@@ -207,8 +207,8 @@ def scale(image: Image, factor: float) -> Image:
     return image.resize(factor)
 
 
-def resize_exact(image: Image, width: int, height: int) -> Image:
-    return image.resize(width / image.width, vscale=height / image.height)
+def resize_exact(image: Image, width: int, height: int, *, kernel: str = "lanczos3") -> Image:
+    return image.resize(width / image.width, vscale=height / image.height, kernel=kernel)
 
 
 # A Gaussian wider than this runs on a copy shrunk so that its sigma is REDUCED_SIGMA, and is
@@ -233,8 +233,7 @@ def _gaussian(image: Image, sigma: float) -> Image:
         return image.gaussblur(sigma)
     small = image.resize(1 / factor, kernel="linear")
     blurred = small.gaussblur(sigma * small.width / image.width)
-    scale_x, scale_y = image.width / blurred.width, image.height / blurred.height
-    return blurred.resize(scale_x, vscale=scale_y, kernel="linear").cast(image.format)
+    return resize_exact(blurred, image.width, image.height, kernel="linear").cast(image.format)
 
 
 def over(background: Image, image: Image, x: int, y: int) -> Image:
