@@ -145,6 +145,12 @@ class StoreUnavailable(Overloaded):
         return "The image store is unavailable; try again shortly."
 
 
+class RenderTimeout(Overloaded):
+    """A render ran past its time limit and was stopped (a 503, as imgproxy answers one)."""
+
+    title = "Render Timeout"
+
+
 class SourceTimeout(ImgstaxError):
     status = 504
     code = "SOURCE_TIMEOUT"

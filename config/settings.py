@@ -75,11 +75,16 @@ class SourceSettings:
 # accepted requests' p99 stayed 1.25-1.39 x its 80 % value (bench W6; docs/DECISIONS.md).
 QUEUE_PER_WORKER = 4
 
+# Seconds of libvips work one render (or upload check) may take before it is stopped with 503.
+# The heaviest legitimate renders measured took ~19 s (an 8192 px Avif at Quality).
+DEFAULT_RENDER_TIMEOUT = 30.0
+
 
 @dataclass(frozen=True)
 class RenderSettings:
     workers: int = 2
     queue: int = QUEUE_PER_WORKER * 2
+    timeout: float | None = DEFAULT_RENDER_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,21 @@ def integer(low: int, high: int) -> Callable[[str], int]:
             raise ValueError("must be a whole number") from None
         if not low <= value <= high:
             raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def seconds_or_off(low: float, high: float) -> Callable[[str], float | None]:
+    def parse(raw: str) -> float | None:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("must be a number of seconds") from None
+        if value == 0:
+            return None
+        if not low <= value <= high:
+            raise ValueError(f"must be 0 (no limit) or between {low:g} and {high:g}")
         return value
 
     return parse
@@ -328,6 +348,7 @@ def _read(environ: Mapping[str, str]) -> tuple[Settings, _Reader]:
         group="render",
         description="Renders running at once per process (default: the cores).",
     )
+    default_timeout: float | None = DEFAULT_RENDER_TIMEOUT
     render = RenderSettings(
         workers=workers,
         queue=r.get(
@@ -337,6 +358,14 @@ def _read(environ: Mapping[str, str]) -> tuple[Settings, _Reader]:
             group="render",
             description="Renders that may wait for a worker (default: 4 per worker); beyond it, "
             "503 OVERLOADED.",
+        ),
+        timeout=r.get(
+            "RENDER_TIMEOUT",
+            seconds_or_off(1, 3600),
+            default_timeout,
+            group="render",
+            description="Seconds of image work one render may take before it is stopped with "
+            "503 OVERLOADED (0: no limit).",
         ),
     )
     known = {info.name for info in r.catalogue}

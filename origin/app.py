@@ -69,7 +69,7 @@ def create_app(
     tier = second_tier if second_tier is not None else build_second_tier(settings.storage)
     reader = storage if storage is not None else build_storage_reader(settings.storage, tier)
     cache = TieredCache(build_memory_tier(settings.storage), tier)
-    pool = RenderPool(settings.render.workers, settings.render.queue)
+    pool = RenderPool(settings.render.workers, settings.render.queue, settings.render.timeout)
     fetcher = SourceFetcher(settings.sources, resolver=resolver)
     metrics = Metrics()
     metrics.watch(cache.counters, lambda: (pool.running, pool.waiting))

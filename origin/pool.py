@@ -2,7 +2,8 @@
 
 At most ``workers`` renders run, on threads of their own, and at most ``queue`` more wait for
 one. Past that a request is refused at once with 503 OVERLOADED and Retry-After, instead of
-queueing until every caller times out.
+queueing until every caller times out. A render that runs past ``timeout`` seconds is
+stopped between two tiles and answered 503 (``transforms.deadline``).
 
 The render threads run at a lower CPU priority (nice +``RENDER_NICE``), and the libvips
 threads they start inherit it: when renders fill every core, the event loop still answers
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import anyio
 
 from config.errors import Overloaded
+from transforms import time_limit
 
 T = TypeVar("T")
 
@@ -41,9 +43,10 @@ def _lower_priority() -> None:
 
 
 class RenderPool:
-    def __init__(self, workers: int, queue: int) -> None:
+    def __init__(self, workers: int, queue: int, timeout: float | None = None) -> None:
         self.workers = workers
         self.queue = queue
+        self.timeout = timeout
         self._admitted = 0
         self._running = 0
         self._lock = threading.Lock()
@@ -77,8 +80,8 @@ class RenderPool:
             except BaseException:
                 if future.cancelled() or (future.done() and future.exception() is not None):
                     raise  # dropped while queued (wrap_future cancels it), or it failed
-                # Cancelled while rendering: libvips cannot be stopped, so the render keeps its
-                # slot until it ends, and its result is returned (and cached) as anyio's
+                # Cancelled while rendering: the render keeps its slot until it ends (or its
+                # time limit stops it), and its result is returned (and cached) as anyio's
                 # to_thread does; the cancellation reaches the caller at its next checkpoint.
                 with anyio.CancelScope(shield=True):
                     await _finished(future)
@@ -103,7 +106,8 @@ class RenderPool:
         with self._lock:
             self._running += 1
         try:
-            return call()
+            with time_limit(self.timeout):
+                return call()
         finally:
             with self._lock:
                 self._running -= 1

@@ -6,6 +6,7 @@ that the origin runs in its worker pool.
 
 from __future__ import annotations
 
+from transforms.deadline import time_limit
 from transforms.packs import PACKS, Pack, get_pack
 from transforms.parse import parse_enum, parse_int, parse_spec, reject_unknown
 from transforms.probe import SourceInfo, inspect, probe
@@ -50,4 +51,5 @@ __all__ = [
     "probe",
     "reject_unknown",
     "render",
+    "time_limit",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 import pyvips
 
 from config.errors import UnsupportedImage
+from transforms import deadline
 from transforms.spec import Color
 
 Image = Any  # pyvips ships no type information; this names what the steps pass around
@@ -46,10 +47,14 @@ def configure() -> None:
 
 @contextmanager
 def translated() -> Iterator[None]:
-    """Turn a libvips failure into UnsupportedImage with libvips' own first reason."""
+    """Turn a libvips failure into UnsupportedImage with libvips' own first reason, or into
+    RenderTimeout where the render's time limit stopped it."""
     try:
         yield
     except pyvips.Error as exc:
+        limit = deadline.current()
+        if limit is not None and limit.expired:
+            raise limit.error() from exc
         raise UnsupportedImage(
             f"The image could not be decoded ({_reason(exc)}). It may be truncated or corrupt."
         ) from exc
@@ -139,7 +144,8 @@ def srgb_error(profile: bytes) -> int | None:
 
 def smartcrop(image: Image, width: int, height: int, interesting: str) -> Image:
     """The width x height window libvips finds most interesting ("attention", "entropy")."""
-    return image.smartcrop(width, height, interesting=interesting)
+    with translated(), deadline.evaluating(image):
+        return image.smartcrop(width, height, interesting=interesting)
 
 
 def decodes_fully(data: bytes, *, every_frame: bool = False) -> None:
@@ -149,9 +155,11 @@ def decodes_fully(data: bytes, *, every_frame: bool = False) -> None:
         source = _in_memory(data)
         if every_frame:
             options = {"n": -1, "access": "sequential", "fail_on": "error"}
-            pyvips.Image.new_from_source(source, "", **options).avg()
+            image = pyvips.Image.new_from_source(source, "", **options)
         else:
-            pyvips.Image.thumbnail_source(source, 64, option_string="fail_on=error").avg()
+            image = pyvips.Image.thumbnail_source(source, 64, option_string="fail_on=error")
+        with deadline.evaluating(image):
+            image.avg()
 
 
 def decodes_a_pixel(image: Image) -> None:
@@ -260,7 +268,7 @@ def strip(image: Image) -> Image:
 
 
 def copy_memory(image: Image) -> Image:
-    with translated():
+    with translated(), deadline.evaluating(image):
         return image.copy_memory()
 
 
@@ -278,6 +286,6 @@ def row_sample(image: Image, strips: int, rows: int) -> Image:
 
 
 def save(image: Image, saver: str, options: dict[str, object]) -> bytes:
-    with translated():
+    with translated(), deadline.evaluating(image):
         data: bytes = getattr(image, f"{saver}_buffer")(keep=pyvips.ForeignKeep.NONE, **options)
     return data

@@ -20,6 +20,7 @@ def test_empty_environment_gives_embedded_defaults() -> None:
     assert settings.storage.data_dir == Path("var")
     assert settings.storage.s3_bucket is None
     assert settings.render.queue == 4 * settings.render.workers
+    assert settings.render.timeout == 30.0
 
 
 def test_every_variable_is_read() -> None:
@@ -40,6 +41,7 @@ def test_every_variable_is_read() -> None:
             "IMGSTAX_RATE_LIMIT_PER_MINUTE": "5",
             "IMGSTAX_RENDER_WORKERS": "3",
             "IMGSTAX_RENDER_QUEUE": "0",
+            "IMGSTAX_RENDER_TIMEOUT": "12.5",
             "IMGSTAX_LOG_LEVEL": "debug",
             "IMGSTAX_API_KEYS_FILE": "/etc/imgstax/keys",
         }
@@ -52,6 +54,8 @@ def test_every_variable_is_read() -> None:
     assert settings.sources.allow_private_sources is True
     assert settings.sources.source_allowlist == ("cdn.example.com", "*.images.example.org")
     assert settings.render.workers == 3 and settings.render.queue == 0
+    assert settings.render.timeout == 12.5
+    assert load_settings({"IMGSTAX_RENDER_TIMEOUT": "0"}).render.timeout is None
     assert settings.server.log_level == "DEBUG"
     assert settings.auth.api_keys_file == Path("/etc/imgstax/keys")
 
@@ -62,6 +66,7 @@ def test_every_bad_variable_is_named_in_one_error() -> None:
             {
                 "IMGSTAX_MAX_SOURCE_BYTES": "lots",
                 "IMGSTAX_RENDER_WORKERS": "0",
+                "IMGSTAX_RENDER_TIMEOUT": "0.5",
                 "IMGSTAX_ALLOW_PRIVATE_SOURCES": "maybe",
                 "IMGSTAX_S3_BUCKET": "Bad_Bucket",
                 "IMGSTAX_API_KEYS": "nokey",
@@ -79,9 +84,11 @@ def test_every_bad_variable_is_named_in_one_error() -> None:
         "IMGSTAX_MAX_SOURCE_BYTES",
         "IMGSTAX_ALLOW_PRIVATE_SOURCES",
         "IMGSTAX_RENDER_WORKERS",
+        "IMGSTAX_RENDER_TIMEOUT",
         "IMGSTAX_BUKET",
     ]
     assert "between 1 and 256" in str(info.value)
+    assert "0 (no limit) or between 1 and 3600" in str(info.value)
 
 
 def test_secrets_never_appear_in_repr_or_errors() -> None:
