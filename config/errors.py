@@ -98,6 +98,15 @@ class IdempotencyConflict(ImgstaxError):
     report = False
 
 
+class RequestTimeout(ImgstaxError):
+    """The request's body did not arrive in the time allowed."""
+
+    status = 408
+    code = "REQUEST_TIMEOUT"
+    title = "Request Timeout"
+    report = False
+
+
 class PayloadTooLarge(ImgstaxError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"

@@ -31,6 +31,7 @@ from cache import (
 from config import ConfigError, Settings, load_settings
 from origin.assets import Assets
 from origin.auth import Authenticator
+from origin.budget import SOURCES_IN_BUDGET, SourceBudget
 from origin.errors import HANDLERS
 from origin.fetch import Resolver, SourceFetcher
 from origin.hit_path import HitPath
@@ -76,6 +77,7 @@ def create_app(
     signer = TokenSigner(settings.auth.signing_keys, clock=clock)
     sources = Sources(cache, reader, fetcher, settings.sources, clock=clock)
     limits = settings.sources
+    budget = SourceBudget(SOURCES_IN_BUDGET * limits.max_source_bytes)
 
     async def readiness() -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -100,13 +102,21 @@ def create_app(
         limiter=RateLimiter(settings.auth.rate_limit_per_minute),
         signer=signer,
         assets=Assets(
-            cache, sources, pool, signer, metrics, max_pixels=limits.max_source_pixels, clock=clock
+            cache,
+            sources,
+            pool,
+            signer,
+            metrics,
+            max_pixels=limits.max_source_pixels,
+            budget=budget,
+            clock=clock,
         ),
         uploads=Uploads(
             cache,
             pool,
             max_bytes=limits.max_source_bytes,
             max_pixels=limits.max_source_pixels,
+            budget=budget,
             clock=clock,
         ),
         idempotency=Idempotency(cache, clock=clock),

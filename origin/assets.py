@@ -17,6 +17,7 @@ from typing import Any
 from cache import StoredObject, TieredCache, render_key
 from config.errors import InvalidRequest, NotFound
 from origin.bodies import DEFAULT_TTL, Job
+from origin.budget import SourceBudget
 from origin.metrics import Metrics
 from origin.pool import RenderPool
 from origin.sources import Sources
@@ -50,10 +51,12 @@ class Assets:
         metrics: Metrics,
         *,
         max_pixels: int,
+        budget: SourceBudget,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._cache = cache
         self._sources = sources
+        self._budget = budget
         self._pool = pool
         self._signer = signer
         self._metrics = metrics
@@ -62,6 +65,10 @@ class Assets:
 
     async def create(self, job: Job, key_id: str) -> Minted:
         """Resolve the source, render (or find the render), and sign the asset id."""
+        with self._budget.account():  # the source's bytes count until the render is done
+            return await self._create(job, key_id)
+
+    async def _create(self, job: Job, key_id: str) -> Minted:
         ref, data = await self._sources.load(job.source, key_id)
         expires_at = int(self._clock()) + job.output.ttl_seconds
         token = AssetToken(
@@ -95,10 +102,11 @@ class Assets:
         async def load() -> StoredObject:
             try:
                 spec = parse_spec(token.spec)
-                data = await self._sources.reload(token.source, token.key_id)
-                # Other live assets may share this render: keep it at least a default lifetime.
-                keep = max(token.expires_at, int(self._clock()) + DEFAULT_TTL)
-                return await self._render(data, spec, keep)
+                with self._budget.account():
+                    data = await self._sources.reload(token.source, token.key_id)
+                    # Other live assets may share this render: keep it a default lifetime.
+                    keep = max(token.expires_at, int(self._clock()) + DEFAULT_TTL)
+                    return await self._render(data, spec, keep)
             except InvalidRequest as exc:
                 # The asset was valid when minted; what changed since (lower limits, another
                 # version's vocabulary) is no fault of whoever follows the URL. The reason may

@@ -42,6 +42,7 @@ from config.errors import (
 )
 from config.settings import SourceSettings
 from origin import ssrf
+from origin.budget import charge
 from origin.fetch_resolve import Resolver, SystemResolver, checked_addresses
 from origin.ssrf import AddressPolicy, ParsedURL
 
@@ -223,6 +224,7 @@ class SourceFetcher:
             )
         body = bytearray()
         async for chunk in response.aiter_raw():
+            charge(len(chunk))
             body += chunk
             if len(body) > cap:
                 raise InvalidRequest(

@@ -184,12 +184,13 @@ _ERRORS = {
     "400": "Invalid request, unsupported or too large image, forbidden or missing source",
     "401": "Missing or invalid API key",
     "404": "Asset or pack not found, or expired",
+    "408": "The upload's body did not arrive in time",
     "409": "Idempotency key reused with a different body",
     "413": "Body too large",
     "429": "Rate limited (Retry-After)",
     "500": "Server error",
     "502": "Source unreachable",
-    "503": "Overloaded or storage unavailable (Retry-After)",
+    "503": "Overloaded, render time limit passed, or storage unavailable (Retry-After)",
     "504": "Source timed out",
 }
 
@@ -287,7 +288,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": {"description": "Stored", "content": {JSON: {"schema": _ref("Upload")}}},
-                    **_errors("400", "401", "413", "429", "503"),
+                    **_errors("400", "401", "408", "413", "429", "503"),
                 },
             }
         },

@@ -21,6 +21,7 @@ from cache import ReadableStore, StoredObject, TieredCache, source_key, storage_
 from config import SourceSettings
 from config.errors import InvalidRequest, NotFound, SourceNotFound, StoreUnavailable
 from origin.bodies import MAX_TTL, Source
+from origin.budget import charge
 from origin.fetch import SourceFetcher
 from origin.tokens import SourceRef
 
@@ -65,6 +66,8 @@ class Sources:
         else:
             data = await self._read(kind, source.value, key_id)
             sha = await sha256_hex(data)
+        if kind != "url":  # a download is charged as it streams in
+            charge(len(data))
         if len(data) > self._settings.max_source_bytes:
             raise oversize(len(data), self._settings.max_source_bytes)
         return SourceRef(kind, source.value, sha), data
@@ -93,6 +96,7 @@ class Sources:
         """The ingested bytes of ref, fetched again only if the source store lost them."""
         stored = await self._cache.get(source_key(ref.sha256), write_back=False)
         if stored is not None:
+            charge(len(stored.data))
             return stored.data
         try:
             data = await self._read(ref.kind, ref.ref, key_id)
@@ -100,6 +104,8 @@ class Sources:
             raise NotFound("The asset's source is no longer available.") from exc
         if await sha256_hex(data) != ref.sha256:
             raise NotFound("The asset's source has changed since the asset was made.")
+        if ref.kind != "url":
+            charge(len(data))
         return data
 
     async def _read_upload(self, upload_id: str, key_id: str) -> tuple[bytes, str]:

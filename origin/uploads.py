@@ -12,13 +12,15 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+import anyio
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from cache import StoredObject, TieredCache, upload_key
-from config.errors import InvalidRequest, PayloadTooLarge
+from config.errors import InvalidRequest, PayloadTooLarge, RequestTimeout
 from origin.assets import iso8601
+from origin.budget import SourceBudget, charge
 from origin.pool import RenderPool
 from origin.sources import sha256_hex
 from transforms import SourceInfo, inspect
@@ -26,6 +28,10 @@ from transforms import SourceInfo, inspect
 UPLOAD_TTL = 7 * 86_400
 # Room for the multipart envelope around a file of the largest allowed size.
 MULTIPART_SLACK = 64 * 1024
+# The whole body must arrive in this time, or what came of it is given back to the source
+# budget: a client trickling bytes cannot hold them for ever. 50 MiB in a minute is ~7 Mbit/s,
+# and behind the edge nginx buffers the whole body before it reaches the origin.
+UPLOAD_READ_SECONDS = 60.0
 FORMAT_NAMES = {
     "jpeg": "Jpeg",
     "png": "Png",
@@ -47,6 +53,7 @@ async def capped_stream(
         seen += len(chunk)
         if seen > limit + slack:
             raise PayloadTooLarge(f"{what} is larger than the limit of {limit} bytes.")
+        charge(len(chunk))
         yield chunk
 
 
@@ -88,17 +95,33 @@ class Uploads:
         *,
         max_bytes: int,
         max_pixels: int,
+        budget: SourceBudget,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._cache = cache
         self._pool = pool
+        self._budget = budget
         self._max_bytes = max_bytes
         self._max_pixels = max_pixels
         self._clock = clock
 
     async def accept(self, request: Request, key_id: str) -> dict[str, Any]:
         """Read, check and durably store an upload; the documented answer."""
-        data = await read_upload(request, self._max_bytes)
+        # Refused before the body is read when no render could start; its bytes count against
+        # the source budget as they arrive, until it is stored.
+        self._pool.refuse_if_full()
+        with self._budget.account():
+            return await self._accept(request, key_id)
+
+    async def _accept(self, request: Request, key_id: str) -> dict[str, Any]:
+        try:
+            with anyio.fail_after(UPLOAD_READ_SECONDS):
+                data = await read_upload(request, self._max_bytes)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"The upload did not arrive within {UPLOAD_READ_SECONDS:g} s; send it again "
+                "over a faster connection, or as a source URL."
+            ) from None
         info: SourceInfo = await self._pool.run(inspect, data, self._max_pixels)
         upload_id = "up_" + secrets.token_urlsafe(24)
         expires_at = int(self._clock()) + UPLOAD_TTL
