@@ -14,9 +14,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from config.errors import ImgstaxError, Overloaded, RateLimited
+from config.errors import ImgstaxError, Overloaded, RateLimited, Unauthorized
 
 _log = logging.getLogger("imgstax.origin")
+
+# A 401 names the scheme it wants (RFC 9110 15.5.2): the key in the X-API-Key header.
+CHALLENGE = 'ApiKey realm="imgstax", header="X-API-Key"'
 
 _HTTP_CODES = {
     400: ("INVALID_REQUEST", "Invalid Request"),
@@ -40,6 +43,8 @@ def _extra_headers(request: Request, exc: ImgstaxError) -> dict[str, str]:
     headers: dict[str, str] = dict(getattr(request.state, "rate_headers", None) or {})
     if isinstance(exc, RateLimited | Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = CHALLENGE
     return headers
 
 

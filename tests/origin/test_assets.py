@@ -101,6 +101,9 @@ def test_missing_and_wrong_api_keys_get_one_identical_401(
     ]
     assert {r.status_code for r in answers} == {401}
     assert len({r.text for r in answers}) == 1
+    assert {r.headers["www-authenticate"] for r in answers} == {
+        'ApiKey realm="imgstax", header="X-API-Key"'
+    }
     assert answers[0].json()["code"] == "UNAUTHORIZED"
 
 
