@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from config import ConfigError, describe, load_settings
@@ -73,12 +74,22 @@ def log_config(level: str) -> dict[str, Any]:
     return config
 
 
-def _print_quick_start(base: str, key: str, sample: object) -> None:
+def _print_quick_start(base: str, key: str, sample: Path) -> None:
     print(f"imgstax dev API key (id dev, kept in the data dir): {key}")
-    body = json.dumps({"source": {"storageKey": SAMPLE_KEY}, "width": 800, "height": 600})
-    print(f"Sample source: {sample}. Try:")
+    headers = f"-H 'X-API-Key: {key}'"
+    if sample.is_file():  # make run puts one there
+        body = json.dumps({"source": {"storageKey": SAMPLE_KEY}, "width": 800, "height": 600})
+        print(f"Sample source: {sample}. Try:")
+    else:
+        print("Try: upload a photo of your own,")
+        print(
+            f"  curl -s -X POST {base}/v1/uploads {headers} "
+            "-H 'Content-Type: image/jpeg' --data-binary @photo.jpg"
+        )
+        print("and resize it by the uploadId in the answer:")
+        body = json.dumps({"source": {"uploadId": "up_…"}, "width": 800, "height": 600})
     print(
-        f"  curl -s -X POST {base}/v1/resize -H 'X-API-Key: {key}' "
+        f"  curl -s -X POST {base}/v1/resize {headers} "
         f"-H 'Content-Type: application/json' -d '{body}'"
     )
     print("then fetch the answer's url with curl -o out.jpg.", flush=True)
