@@ -1,4 +1,5 @@
-"""output.idempotencyKey: a retried POST gets its first answer, for 24 hours.
+"""output.idempotencyKey: a retried POST gets its first answer, for 24 hours or until the
+asset in it expires, whichever comes first (a replay must not hand out a dead url).
 
 Replies are kept in the tiered cache under ``idempotency/``, keyed by the API key id and the
 idempotency key, so any origin process sharing the second tier answers alike. The same key
@@ -12,6 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from cache import StoredObject, TieredCache, idempotency_key
@@ -63,8 +65,8 @@ class Idempotency:
     ) -> dict[str, Any]:
         key = idempotency_key(digest)
         stored = await self._cache.get(key)
-        if stored is not None:
-            record = json.loads(stored.data)
+        record = json.loads(stored.data) if stored is not None else None
+        if record is not None and _asset_expiry(record["response"]) > self._clock():
             if record["request"] != request:
                 raise IdempotencyConflict(
                     f"Idempotency key {idempotency!r} was used with a different request in the "
@@ -74,7 +76,8 @@ class Idempotency:
             return answer
         answer = await produce()
         record_bytes = json.dumps({"request": request, "response": answer}).encode()
-        record = StoredObject(record_bytes, "application/json", self._clock() + KEEP_SECONDS)
+        keep_until = min(self._clock() + KEEP_SECONDS, _asset_expiry(answer))
+        record = StoredObject(record_bytes, "application/json", keep_until)
         try:
             # Durable, so that a retry reaching another process finds it.
             await self._cache.put(key, record, durable=True)
@@ -84,3 +87,11 @@ class Idempotency:
                 key, record.data, content_type=record.content_type, expires_at=record.expires_at
             )
         return answer
+
+
+def _asset_expiry(answer: dict[str, Any]) -> float:
+    """When the asset in a stored answer expires (unix seconds)."""
+    try:
+        return datetime.fromisoformat(str(answer["expiresAt"])).timestamp()
+    except (KeyError, ValueError):
+        return float("inf")

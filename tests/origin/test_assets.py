@@ -253,3 +253,16 @@ def test_an_upload_rendered_in_several_sizes_is_read_from_the_store_once(
         )
         assert answer.status_code == 200 and answer.json()["width"] == width
     assert cache.counters.second_tier_hits - before == 1
+
+
+def test_an_idempotent_replay_never_hands_out_an_expired_asset(
+    timed: TestClient, clock: Clock, photo_key: str
+) -> None:
+    first = mint(timed, photo_key, ttlSeconds=60, idempotencyKey="short-lived")
+    clock.now += 30
+    assert mint(timed, photo_key, ttlSeconds=60, idempotencyKey="short-lived") == first
+    clock.now += 31  # the first asset has expired; its answer is not replayed
+    again = mint(timed, photo_key, ttlSeconds=60, idempotencyKey="short-lived")
+    assert again["assetId"] != first["assetId"]
+    assert timed.get(f"/v1/assets/{first['assetId']}").status_code == 404
+    assert timed.get(f"/v1/assets/{again['assetId']}").status_code == 200
