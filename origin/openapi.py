@@ -172,7 +172,20 @@ SCHEMAS: dict[str, Schema] = {
         },
         ["uploadId", "width", "height", "format", "sizeBytes", "expiresAt"],
     ),
-    "Pack": {"type": "object", "properties": {"id": {"type": "string", "enum": sorted(PACKS)}}},
+    "Pack": _object(
+        {
+            "id": {"type": "string", "enum": sorted(PACKS)},
+            "title": {"type": "string"},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "fit": _enum([f.value for f in Fit], "How the image fits the box."),
+            "gravity": _enum([g.value for g in Gravity], "Which part a crop keeps."),
+            "format": _enum([f.value for f in ImageFormat], "Output format."),
+            "quality": {"type": "integer"},
+            "maxSizeBytes": {"type": "integer", "nullable": True},
+        },
+        ["id", "title", "width", "height", "fit", "gravity", "format", "quality", "maxSizeBytes"],
+    ),
     "PackList": _object({"packs": {"type": "array", "items": _ref("Pack")}}, ["packs"]),
     "Error": _object(
         {"error": {"type": "string"}, "message": {"type": "string"}, "code": {"type": "string"}},
@@ -195,10 +208,42 @@ _ERRORS = {
 }
 
 
+_INTEGER = {"schema": {"type": "integer"}}
+# On every answer to an authenticated request (the contract's rate-limit headers).
+RATE_HEADERS: dict[str, Schema] = {
+    "X-RateLimit-Limit": {"description": "Requests allowed per minute", **_INTEGER},
+    "X-RateLimit-Remaining": {"description": "Requests left in this minute", **_INTEGER},
+    "X-RateLimit-Reset": {"description": "When the minute ends (unix seconds)", **_INTEGER},
+}
+_ERROR_HEADERS: dict[str, dict[str, Schema]] = {
+    "401": {
+        "WWW-Authenticate": {
+            "description": "The scheme: the key goes in the X-API-Key header",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    "429": {"Retry-After": {"description": "Seconds to wait", "required": True, **_INTEGER}},
+    "503": {"Retry-After": {"description": "Seconds to wait", "required": True, **_INTEGER}},
+}
+
+
 def _errors(*statuses: str) -> dict[str, Schema]:
     return {
-        s: {"description": _ERRORS[s], "content": {JSON: {"schema": _ref("Error")}}}
+        s: {
+            "description": _ERRORS[s],
+            "headers": {**RATE_HEADERS, **_ERROR_HEADERS.get(s, {})},
+            "content": {JSON: {"schema": _ref("Error")}},
+        }
         for s in statuses
+    }
+
+
+def _ok(description: str, schema: str) -> Schema:
+    return {
+        "description": description,
+        "headers": RATE_HEADERS,
+        "content": {JSON: {"schema": _ref(schema)}},
     }
 
 
@@ -210,7 +255,7 @@ def _post(summary: str, request: str, *more_errors: str) -> Schema:
             "security": [{"ApiKey": []}],
             "requestBody": {"required": True, "content": {JSON: {"schema": _ref(request)}}},
             "responses": {
-                "200": {"description": "OK", "content": {JSON: {"schema": _ref("Asset")}}},
+                "200": _ok("OK", "Asset"),
                 **_errors(*statuses),
             },
         }
@@ -222,7 +267,8 @@ def openapi_document() -> dict[str, Any]:
     image = {
         "description": "The image bytes",
         "headers": {
-            h: {"schema": {"type": "string"}} for h in ("ETag", "Cache-Control", "Expires")
+            **{h: {"schema": {"type": "string"}} for h in ("ETag", "Cache-Control", "Expires")},
+            **RATE_HEADERS,
         },
         "content": {
             f.mime_type: {"schema": {"type": "string", "format": "binary"}} for f in ImageFormat
@@ -262,7 +308,7 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "List the packs",
                 "security": [{"ApiKey": []}],
                 "responses": {
-                    "200": {"description": "OK", "content": {JSON: {"schema": _ref("PackList")}}},
+                    "200": _ok("OK", "PackList"),
                     **_errors("401", "429"),
                 },
             }
@@ -287,15 +333,24 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "200": {"description": "Stored", "content": {JSON: {"schema": _ref("Upload")}}},
-                    **_errors("400", "401", "408", "413", "429", "503"),
+                    "200": _ok("Stored", "Upload"),
+                    **_errors("400", "401", "408", "413", "429", "500", "503"),
                 },
             }
         },
         "/v1/assets/{assetId}": {
             "parameters": asset_parameters,
-            "get": {"summary": "The processed image", "responses": asset_responses},
-            "head": {"summary": "The processed image's headers", "responses": asset_responses},
+            # Public assets need no key; a private one needs the key of whoever made it.
+            "get": {
+                "summary": "The processed image",
+                "security": [{}, {"ApiKey": []}],
+                "responses": asset_responses,
+            },
+            "head": {
+                "summary": "The processed image's headers",
+                "security": [{}, {"ApiKey": []}],
+                "responses": asset_responses,
+            },
         },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": simple}}},
         "/readyz": {"get": {"summary": "Readiness", "responses": {"200": simple, "503": simple}}},
@@ -314,7 +369,13 @@ def openapi_document() -> dict[str, Any]:
     }
     return {
         "openapi": "3.0.3",
-        "info": {"title": "imgstax", "version": "1", "description": "Image processing origin."},
+        "info": {
+            "title": "imgstax",
+            "version": "1",
+            "description": "Image processing origin. Errors are {error, message, code} with the "
+            "status of the code; a method a path does not list answers 405 METHOD_NOT_ALLOWED "
+            "in that shape.",
+        },
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,

@@ -106,7 +106,8 @@ SECURED = [
     (method.upper(), path)
     for path, item in openapi_document()["paths"].items()
     for method, operation in item.items()
-    if isinstance(operation, dict) and operation.get("security")
+    # Operations whose security includes {} (an asset: public, or private to its key) are not.
+    if isinstance(operation, dict) and operation.get("security") and {} not in operation["security"]
 ]
 
 
@@ -122,5 +123,8 @@ def test_every_secured_operation_refuses_a_missing_or_wrong_key_alike(
     ]
     assert {a.status_code for a in answers} == {401}
     assert len({a.text for a in answers}) == 1
+    assert {a.headers["www-authenticate"] for a in answers} == {
+        'ApiKey realm="imgstax", header="X-API-Key"'
+    }
     for answer in answers:
         check_answer(path, answer)
