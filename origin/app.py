@@ -31,7 +31,7 @@ from cache import (
 from config import ConfigError, Settings, load_settings
 from origin.assets import Assets
 from origin.auth import Authenticator
-from origin.budget import SOURCES_IN_BUDGET, SourceBudget
+from origin.budget import budget_for
 from origin.errors import HANDLERS
 from origin.fetch import Resolver, SourceFetcher
 from origin.hit_path import HitPath
@@ -77,7 +77,7 @@ def create_app(
     signer = TokenSigner(settings.auth.signing_keys, clock=clock)
     sources = Sources(cache, reader, fetcher, settings.sources, clock=clock)
     limits = settings.sources
-    budget = SourceBudget(SOURCES_IN_BUDGET * limits.max_source_bytes)
+    budget = budget_for(limits.max_source_bytes)
 
     async def readiness() -> dict[str, str]:
         checks: dict[str, str] = {}

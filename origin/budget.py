@@ -16,8 +16,14 @@ from contextlib import contextmanager
 
 from config.errors import Overloaded
 
-# The budget is this many sources of the largest allowed size.
+# The budget is this many sources of the largest allowed size, and never less than MIN_BUDGET
+# (a small IMGSTAX_MAX_SOURCE_BYTES must not cut how many requests may run at once).
 SOURCES_IN_BUDGET = 4
+MIN_BUDGET = 64 * 1024 * 1024
+
+
+def budget_for(max_source_bytes: int) -> SourceBudget:
+    return SourceBudget(max(SOURCES_IN_BUDGET * max_source_bytes, MIN_BUDGET))
 
 
 class _Account:

@@ -77,14 +77,14 @@ class Idempotency:
         answer = await produce()
         record_bytes = json.dumps({"request": request, "response": answer}).encode()
         keep_until = min(self._clock() + KEEP_SECONDS, _asset_expiry(answer))
-        record = StoredObject(record_bytes, "application/json", keep_until)
+        kept = StoredObject(record_bytes, "application/json", keep_until)
         try:
             # Durable, so that a retry reaching another process finds it.
-            await self._cache.put(key, record, durable=True)
+            await self._cache.put(key, kept, durable=True)
         except StoreUnavailable:
             # The answer stands; only this process will remember it.
             await self._cache.memory.put(
-                key, record.data, content_type=record.content_type, expires_at=record.expires_at
+                key, kept.data, content_type=kept.content_type, expires_at=kept.expires_at
             )
         return answer
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
+import origin.budget
 import origin.uploads
 from config import load_settings
 from origin import create_app
@@ -28,8 +29,9 @@ PHOTO = (FIXTURES / "photo-medium-1024x768-camera.jpg").read_bytes()  # 180 KB
 
 
 @pytest.fixture
-def served(data_dir: Path) -> Iterator[str]:
+def served(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The app under a real uvicorn on loopback (bodies stream in as a client sends them)."""
+    monkeypatch.setattr(origin.budget, "MIN_BUDGET", 0)  # the budget is 4 x CAP here
     environ = origin_environ(data_dir, max_source_bytes=str(CAP))
     config = uvicorn.Config(
         create_app(load_settings(environ)), host="127.0.0.1", port=0, log_level="warning"
@@ -160,3 +162,8 @@ def test_an_upload_body_that_trickles_in_is_cut_off_with_408(
     assert json.loads(body)["code"] == "REQUEST_TIMEOUT"
     assert elapsed < 5
     assert upload(served).status_code == 200
+
+
+def test_the_budget_is_four_sources_of_the_largest_size_and_never_under_64_mib() -> None:
+    assert origin.budget.budget_for(50 * 1024 * 1024).limit == 200 * 1024 * 1024
+    assert origin.budget.budget_for(CAP).limit == 64 * 1024 * 1024
