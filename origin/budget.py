@@ -31,6 +31,16 @@ class _Account:
         self.budget = budget
         self.held = 0
 
+    def take(self, size: int) -> None:
+        budget = self.budget
+        if budget.used + size > budget.limit:
+            raise Overloaded(
+                "The origin is holding as many source bytes as it may; retry in a moment.",
+                retry_after=1,
+            )
+        budget.used += size
+        self.held += size
+
 
 _current: contextvars.ContextVar[_Account | None] = contextvars.ContextVar(
     "imgstax_source_account", default=None
@@ -56,18 +66,9 @@ class SourceBudget:
             _current.reset(token)
             self.used -= account.held
 
-    def _take(self, account: _Account, size: int) -> None:
-        if self.used + size > self.limit:
-            raise Overloaded(
-                "The origin is holding as many source bytes as it may; retry in a moment.",
-                retry_after=1,
-            )
-        self.used += size
-        account.held += size
-
 
 def charge(size: int) -> None:
     """Count size more bytes against the current request's account (if it has one)."""
     account = _current.get()
     if account is not None:
-        account.budget._take(account, size)
+        account.take(size)

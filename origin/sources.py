@@ -66,8 +66,6 @@ class Sources:
         else:
             data = await self._read(kind, source.value, key_id)
             sha = await sha256_hex(data)
-        if kind != "url":  # a download is charged as it streams in
-            charge(len(data))
         if len(data) > self._settings.max_source_bytes:
             raise oversize(len(data), self._settings.max_source_bytes)
         return SourceRef(kind, source.value, sha), data
@@ -104,8 +102,6 @@ class Sources:
             raise NotFound("The asset's source is no longer available.") from exc
         if await sha256_hex(data) != ref.sha256:
             raise NotFound("The asset's source has changed since the asset was made.")
-        if ref.kind != "url":
-            charge(len(data))
         return data
 
     async def _read_upload(self, upload_id: str, key_id: str) -> tuple[bytes, str]:
@@ -117,6 +113,7 @@ class Sources:
         upload = await self._cache.get(key, write_back=False, strict=True)
         if upload is None or upload.metadata.get("keyid") != key_id:
             raise SourceNotFound(f"No upload {upload_id!r} for this API key (or it expired).")
+        charge(len(upload.data))
         if len(upload.data) <= self._cache.memory.max_bytes // 16:
             self._cache.memory.put_object(key, upload)
         sha = upload.metadata.get("sha256", "")
@@ -136,6 +133,7 @@ class Sources:
         stored = await self._storage.get(key) if info is not None else None
         if stored is None:
             raise SourceNotFound(f"No object {value!r} in storage.")
+        charge(len(stored.data))  # a download is charged as it streams in (fetch.py)
         return stored.data
 
 
