@@ -7,8 +7,8 @@ time is up one watchdog thread sets ``kill`` on those images. The render's threa
 libvips error within a tile's time, which ``vips.translated`` turns into ``RenderTimeout``, and
 any evaluation it would start afterwards is refused at once.
 
-What cannot be stopped is work inside a single codec call that does not go back to libvips
-between tiles: an Avif encode (one libaom call over the whole image) runs to its end.
+What is not stopped is work inside a single codec call that does not go back to libvips
+between tiles: libaom encodes an Avif in one call, once libvips has gathered its pixels.
 """
 
 from __future__ import annotations
