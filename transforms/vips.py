@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,9 +35,29 @@ ALLOWED_LOADERS = (
 )
 
 
-@functools.cache
+_configured = False
+_configuring = threading.Lock()
+
+
 def configure() -> None:
-    """Set libvips up for untrusted input, once per process."""
+    """Set libvips up for untrusted input, once per process, before its first read.
+
+    Under a lock: the loader block is set in several calls (block every loader, then allow
+    ours), and a second thread setting it up again while the first had already begun to load
+    found its loader blocked ("jpegload_source: operation is blocked", 1 in 25 bench smokes
+    whose first two renders started together).
+    """
+    global _configured
+    if _configured:
+        return
+    with _configuring:
+        if _configured:
+            return
+        _configure()
+        _configured = True
+
+
+def _configure() -> None:
     pyvips.cache_set_max(0)  # no operation cache: every render is distinct, memory stays flat
     pyvips.concurrency_set(1)  # one thread per image; parallelism comes from the worker pool
     pyvips.block_untrusted_set(True)
@@ -72,6 +93,7 @@ def _in_memory(data: bytes) -> Any:
     pyvips copies a ``bytes`` argument into a blob of libvips' own for every ``*_buffer`` call:
     for a 24 MP JPEG that is a second 2 MB per render in flight, kept until the image is freed.
     """
+    configure()  # every read of a source comes here first, from whichever entry point
     return pyvips.Source.new_from_memory(data)
 
 

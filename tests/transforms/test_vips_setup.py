@@ -1,0 +1,104 @@
+"""libvips' set-up for untrusted input: applied before any read, once, whoever reads first.
+
+The set-up is per process, so each case runs in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.transforms.images import FIXTURES
+
+RACE = """
+import json, sys, threading, time
+import pyvips
+from transforms import parse_spec, render
+
+data = open(sys.argv[1], "rb").read()
+spec = parse_spec({"resize": {"width": 64}, "format": "Jpeg"})
+real_block_set = pyvips.operation_block_set
+second_started = threading.Event()
+second_blocked = threading.Event()
+calls = {"first": 0}
+
+
+def block_set(name, state):
+    # The first render's set-up, on its last call, lets the second render begin and waits for
+    # it to block the loaders again (it never does when the second waits for the first); the
+    # second then holds them blocked while the first goes on to load.
+    real_block_set(name, state)
+    if threading.current_thread().name == "first":
+        calls["first"] += 1
+        if name != "VipsForeignLoad" and calls["first"] == EXPECTED:
+            second_started.set()
+            second_blocked.wait(1.0)
+    elif name == "VipsForeignLoad" and state:
+        second_blocked.set()
+        time.sleep(0.5)
+
+
+pyvips.operation_block_set = block_set
+EXPECTED = 1 + len(__import__("transforms.vips", fromlist=["x"]).ALLOWED_LOADERS)
+results = {}
+
+
+def run(name):
+    if name == "second":
+        second_started.wait(5.0)
+    try:
+        results[name] = render(data, spec).width
+    except Exception as exc:
+        results[name] = f"{type(exc).__name__}: {exc}"
+
+
+threads = [threading.Thread(target=run, args=(n,), name=n) for n in ("first", "second")]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps(results))
+"""
+
+
+def test_two_first_renders_at_once_both_render() -> None:
+    """The second set-up must not block the loaders again under a render that began."""
+    out = subprocess.run(
+        [sys.executable, "-c", RACE, str(FIXTURES / "photo-progressive-1944x2592.jpg")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(out.stdout) == {"first": 64, "second": 64}
+
+
+UPLOAD_CHECK_FIRST = """
+import json, sys
+import pyvips
+from transforms import inspect
+
+info = inspect(open(sys.argv[1], "rb").read(), 100_000_000)
+try:
+    pyvips.Image.matrixload_source(pyvips.Source.new_from_memory(b"2 2\\n1 2\\n3 4\\n"))
+    matrix = "loaded"
+except pyvips.Error as exc:
+    matrix = str(exc)
+print(json.dumps({"width": info.width, "matrix": matrix, "cache": pyvips.cache_get_max()}))
+"""
+
+
+def test_an_upload_check_as_the_first_read_runs_under_the_set_up() -> None:
+    """An origin's first libvips read may be an upload's check, not a render."""
+    out = subprocess.run(
+        [sys.executable, "-c", UPLOAD_CHECK_FIRST, str(FIXTURES / "Landscape_1.jpg")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    report = json.loads(out.stdout)
+    assert report["width"] == 1800
+    assert "blocked" in report["matrix"], report  # loaders outside our list are refused
+    assert report["cache"] == 0  # and renders share no libvips operation cache
