@@ -7,7 +7,6 @@ own second tier, storage reader or DNS resolver.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import time
@@ -15,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -48,7 +46,7 @@ from transforms import parse_spec, render
 
 SWEEP_EVERY = 600.0
 _log = logging.getLogger("imgstax.origin")
-# A 1x1 white PNG: readiness renders it to prove libvips works in the pool.
+# A 1x1 white PNG: readiness renders it to prove libvips works, on a render-priority thread.
 _PROBE_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000970485973"
     "000003e8000003e801b57b526b0000000c49444154089963f8ffff3f0005fe02fe58f26b0e00000000"
@@ -88,9 +86,9 @@ def create_app(
         except Exception as exc:  # any failure means not ready; the reason is reported
             checks["store"] = f"unavailable: {type(exc).__name__}"
         try:
-            # Not through the render pool: a busy pool is a ready origin, not a broken one.
-            spec = parse_spec({"format": "Png"})
-            await anyio.to_thread.run_sync(functools.partial(render, _PROBE_PNG, spec))
+            # Beside the render pool, not in it: a busy pool is a ready origin, not a broken one.
+            with anyio.fail_after(3):
+                await pool.run_aside(render, _PROBE_PNG, parse_spec({"format": "Png"}))
             checks["libvips"] = "ok"
         except Exception as exc:
             checks["libvips"] = f"failing: {type(exc).__name__}"

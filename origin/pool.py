@@ -51,6 +51,7 @@ class RenderPool:
         self._running = 0
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._aside: ThreadPoolExecutor | None = None
 
     @property
     def running(self) -> int:
@@ -89,11 +90,26 @@ class RenderPool:
         finally:
             self._admitted -= 1
 
+    async def run_aside(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn on a thread of its own beside the pool, never refused (the readiness check).
+
+        At the render threads' priority all the same: libvips keeps one pool of worker threads
+        for the whole process, each taking the nice value of the thread that started it, and
+        later renders run on them. A readiness render on a normal-priority thread left workers
+        at nice 0 doing the renders' pixel work until they had idled for 20 s.
+        """
+        if self._aside is None:
+            self._aside = ThreadPoolExecutor(
+                1, thread_name_prefix="imgstax-check", initializer=_lower_priority
+            )
+        return await asyncio.wrap_future(self._aside.submit(self._limited, fn, *args))
+
     def close(self) -> None:
         """Stop the threads once their renders end; a later run() starts new ones."""
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        for executor in (self._executor, self._aside):
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._aside = None
 
     def _threads(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -106,11 +122,14 @@ class RenderPool:
         with self._lock:
             self._running += 1
         try:
-            with time_limit(self.timeout):
-                return call()
+            return self._limited(call)
         finally:
             with self._lock:
                 self._running -= 1
+
+    def _limited(self, fn: Callable[..., T], *args: Any) -> T:
+        with time_limit(self.timeout):
+            return fn(*args)
 
 
 async def _finished(future: Future[Any]) -> None:

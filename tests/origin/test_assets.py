@@ -201,6 +201,58 @@ def test_renders_run_at_lower_cpu_priority_than_the_event_loop() -> None:
     assert niceness() < 19  # this thread (the event loop's) was not niced
 
 
+READINESS_FIRST = """
+import json, os, sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from starlette.testclient import TestClient
+from config import load_settings
+from origin import create_app
+from tests.origin.conftest import FIXTURES, KEY_ALPHA, origin_environ
+
+app = create_app(load_settings(origin_environ(Path(sys.argv[1]))))
+photo = (FIXTURES / "photo-progressive-1944x2592.jpg").read_bytes()
+key = {"X-API-Key": KEY_ALPHA}
+with TestClient(app) as client:
+    ready = client.get("/readyz").status_code
+    upload = client.post("/v1/uploads", content=photo, headers=key).json()["uploadId"]
+    body = lambda width: {"source": {"uploadId": upload}, "width": width, "format": "Webp"}
+    with ThreadPoolExecutor(2) as both:
+        answers = [r.status_code for r in both.map(
+            lambda w: client.post("/v1/resize", json=body(w), headers=key), (1500, 1600))]
+    workers = []
+    for task in os.listdir("/proc/self/task"):
+        if open(f"/proc/self/task/{task}/comm").read().strip() == "libvips worker":
+            workers.append(os.getpriority(os.PRIO_PROCESS, int(task)))
+print(json.dumps({"ready": ready, "answers": answers, "workers": workers}))
+"""
+
+
+def test_libvips_workers_the_readiness_check_starts_run_at_render_priority(
+    tmp_path: Path,
+) -> None:
+    """libvips shares its worker threads across renders, each at the nice value of the thread
+    that started it: a readiness render at normal priority left renders running at nice 0."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from origin.pool import RENDER_NICE
+
+    out = subprocess.run(
+        [sys.executable, "-c", READINESS_FIRST, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["ready"] == 200 and report["answers"] == [200, 200]
+    render_nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + RENDER_NICE)
+    assert report["workers"] and set(report["workers"]) == {render_nice}, report
+
+
 def test_a_cancelled_render_keeps_its_slot_until_it_ends_and_a_queued_one_never_runs() -> None:
     import anyio
 
