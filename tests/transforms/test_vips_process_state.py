@@ -1,15 +1,21 @@
-"""libvips' set-up for untrusted input: applied before any read, once, whoever reads first.
-
-The set-up is per process, so each case runs in a fresh interpreter.
-"""
+"""What libvips keeps per process, not per render: its set-up for untrusted input (applied
+before any read, once, whoever reads first; each case in a fresh interpreter) and its one error
+buffer (no render's message may carry another's text)."""
 
 from __future__ import annotations
 
+import collections
 import json
 import subprocess
 import sys
+import threading
+import time
 
+import pytest
+
+from config.errors import UnsupportedImage
 from tests.transforms.images import FIXTURES
+from transforms import parse_spec, render
 
 RACE = """
 import json, sys, threading, time
@@ -102,3 +108,36 @@ def test_an_upload_check_as_the_first_read_runs_under_the_set_up() -> None:
     assert report["width"] == 1800
     assert "blocked" in report["matrix"], report  # loaders outside our list are refused
     assert report["cache"] == 0  # and renders share no libvips operation cache
+
+
+# An SVG whose parse error would name tags only its sender knows.
+SECRET_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+    b"<tenantSecretTag></tenantOtherTag></svg>"
+)
+
+
+def _messages(data: bytes, seconds: float, seen: collections.Counter[str]) -> None:
+    spec = parse_spec({"resize": {"width": 200}, "format": "Jpeg"})
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        with pytest.raises(UnsupportedImage) as refused:
+            render(data, spec)
+        seen[refused.value.message] += 1
+
+
+def test_a_refusal_never_quotes_another_renders_libvips_error() -> None:
+    """libvips has one error buffer per process: quoting it gave a truncated JPEG's caller the
+    XML parse error of another caller's SVG (45 of 243 refusals beside one)."""
+    photo = (FIXTURES / "photo-medium-1024x768-camera.jpg").read_bytes()
+    truncated = photo[: len(photo) * 2 // 3]
+    jpeg_seen: collections.Counter[str] = collections.Counter()
+    svg_seen: collections.Counter[str] = collections.Counter()
+    other = threading.Thread(target=_messages, args=(SECRET_SVG, 1.5, svg_seen))
+    other.start()
+    _messages(truncated, 1.5, jpeg_seen)
+    other.join()
+    assert sum(jpeg_seen.values()) > 20 and sum(svg_seen.values()) > 20
+    assert not [m for m in jpeg_seen if "tenant" in m.lower()], jpeg_seen
+    # One message whatever ran beside it: the caller learns what failed, not libvips' noise.
+    assert list(jpeg_seen) == ["The image could not be decoded. It may be truncated or corrupt."]
