@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import struct
 import tempfile
 import time
@@ -110,17 +111,29 @@ def _encode_header(key: str, obj: StoredObject) -> bytes:
     return MAGIC + _LENGTH.pack(len(raw)) + raw
 
 
-def _unlink_if_same(path: Path, opened: os.stat_result) -> bool:
-    # Only remove the file we judged expired: another worker may have renamed a fresh object
-    # into place since we opened it.
+def _remove_if_same(path: Path, opened: os.stat_result, temp: Path) -> bool:
+    """Remove the file at path if it is still the one opened (judged expired); True if it was.
+
+    Another thread or process may rename a fresh object into place at any moment, so the file
+    is first taken out of place in one atomic rename, and only then compared: a check by name
+    and an unlink by name could delete a fresh object renamed in between. A fresh one taken by
+    mistake is linked back (unless a newer one has arrived meanwhile, which wins).
+    """
+    _ensure_dir(temp)
+    taken = temp / f"{os.getpid()}.{secrets.token_hex(8)}.expired"
     try:
-        current = os.stat(path)
-        if (current.st_ino, current.st_dev) != (opened.st_ino, opened.st_dev):
-            return False
-        os.unlink(path)
+        os.rename(path, taken)
     except FileNotFoundError:
         return False
-    return True
+    try:
+        now = os.stat(taken)
+        if (now.st_ino, now.st_dev) == (opened.st_ino, opened.st_dev):
+            return True
+        with suppress(FileExistsError):
+            os.link(taken, path)
+        return False
+    finally:
+        os.unlink(taken)
 
 
 class DiskStore:
@@ -205,7 +218,7 @@ class DiskStore:
         with f:
             info = _parse_header(_read_header(f), key, path)
             if info.expires_at is not None and info.expires_at <= self._clock():
-                _unlink_if_same(path, os.fstat(f.fileno()))
+                _remove_if_same(path, os.fstat(f.fileno()), self._temp)
                 return None
             if not want_data:
                 return info, b""
@@ -259,5 +272,5 @@ class DiskStore:
         except (OSError, ValueError):
             return 0  # vanished, or not ours: sweeping never deletes what it cannot read
         if expires_at is not None and expires_at <= now:
-            return int(_unlink_if_same(path, stat))
+            return int(_remove_if_same(path, stat, self._temp))
         return 0

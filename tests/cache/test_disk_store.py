@@ -145,3 +145,36 @@ async def test_several_processes_writing_one_key_never_show_a_mixture(tmp_path: 
     assert all(child.returncode == 0 for child in children)
     assert seen  # the reader did observe the writers at work
     assert list((tmp_path / TEMP_DIR).iterdir()) == []
+
+
+async def test_a_fresh_object_renamed_in_as_an_expired_one_is_removed_survives(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's put lands between the reader's check of the expired file and its
+    removal: the fresh object must survive (a check by name then an unlink by name lost it)."""
+    import cache.disk
+
+    store = DiskStore(tmp_path, clock=clock)
+    await store.put("sources/s", b"old", content_type="image/jpeg", expires_at=clock.now + 1)
+    clock.advance(2)
+    fresh = StoredObject(b"fresh", "image/jpeg", clock.now + 100)
+    real_stat = os.stat
+    landed: list[str] = []
+
+    def stat_then_another_put(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        result = real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+        if not landed:  # the other writer's rename lands right after this look
+            landed.append("fresh")
+            store._write(  # noqa: SLF001 (the other process's put, synchronously)
+                store.path_for("sources/s"),
+                cache.disk._encode_header("sources/s", fresh),  # noqa: SLF001
+                fresh.data,
+            )
+        return result
+
+    monkeypatch.setattr(cache.disk.os, "stat", stat_then_another_put)
+    assert await store.get("sources/s") is None  # the expired one is a miss
+    monkeypatch.undo()
+    assert landed == ["fresh"]
+    found = await store.get("sources/s")
+    assert found is not None and found.data == b"fresh"
