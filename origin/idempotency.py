@@ -2,8 +2,13 @@
 asset in it expires, whichever comes first (a replay must not hand out a dead url).
 
 Replies are kept in the tiered cache under ``idempotency/``, keyed by the API key id and the
-idempotency key, so any origin process sharing the second tier answers alike. The same key
-with a different body is a conflict (409).
+idempotency key, so any origin process sharing the second tier replays a stored answer. The
+same key with a different body is a conflict (409).
+
+Copies of one request that arrive together are processed once per process (a lock per key);
+two that reach different processes before either has stored its answer are both processed,
+and the answer stored last is the one replayed afterwards. The second tiers offer no
+create-if-absent write here to order them.
 """
 
 from __future__ import annotations
