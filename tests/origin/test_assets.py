@@ -233,21 +233,12 @@ def test_libvips_workers_the_readiness_check_starts_run_at_render_priority(
 ) -> None:
     """libvips shares its worker threads across renders, each at the nice value of the thread
     that started it: a readiness render at normal priority left renders running at nice 0."""
-    import json
     import os
-    import subprocess
-    import sys
 
     from origin.pool import RENDER_NICE
+    from tests.support.fresh import run_fresh
 
-    out = subprocess.run(
-        [sys.executable, "-c", READINESS_FIRST, str(tmp_path / "data")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report = run_fresh(READINESS_FIRST, str(tmp_path / "data"))
     assert report["ready"] == 200 and report["answers"] == [200, 200]
     render_nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + RENDER_NICE)
     assert report["workers"] and set(report["workers"]) == {render_nice}, report

@@ -5,15 +5,13 @@ buffer (no render's message may carry another's text)."""
 from __future__ import annotations
 
 import collections
-import json
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from config.errors import UnsupportedImage
+from tests.support.fresh import run_fresh
 from tests.transforms.images import FIXTURES
 from transforms import parse_spec, render
 
@@ -70,14 +68,8 @@ print(json.dumps(results))
 
 def test_two_first_renders_at_once_both_render() -> None:
     """The second set-up must not block the loaders again under a render that began."""
-    out = subprocess.run(
-        [sys.executable, "-c", RACE, str(FIXTURES / "photo-progressive-1944x2592.jpg")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert json.loads(out.stdout) == {"first": 64, "second": 64}
+    photo = str(FIXTURES / "photo-progressive-1944x2592.jpg")
+    assert run_fresh(RACE, photo) == {"first": 64, "second": 64}
 
 
 UPLOAD_CHECK_FIRST = """
@@ -97,14 +89,7 @@ print(json.dumps({"width": info.width, "matrix": matrix, "cache": pyvips.cache_g
 
 def test_an_upload_check_as_the_first_read_runs_under_the_set_up() -> None:
     """An origin's first libvips read may be an upload's check, not a render."""
-    out = subprocess.run(
-        [sys.executable, "-c", UPLOAD_CHECK_FIRST, str(FIXTURES / "Landscape_1.jpg")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    report = json.loads(out.stdout)
+    report = run_fresh(UPLOAD_CHECK_FIRST, str(FIXTURES / "Landscape_1.jpg"))
     assert report["width"] == 1800
     assert "blocked" in report["matrix"], report  # loaders outside our list are refused
     assert report["cache"] == 0  # and renders share no libvips operation cache
