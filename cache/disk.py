@@ -132,8 +132,11 @@ def _remove_if_same(path: Path, opened: os.stat_result, temp: Path) -> bool:
         with suppress(FileExistsError):
             os.link(taken, path)
         return False
+    except FileNotFoundError:  # a sweep of old temp files took it (it keeps the object's mtime)
+        return False
     finally:
-        os.unlink(taken)
+        with suppress(FileNotFoundError):
+            os.unlink(taken)
 
 
 class DiskStore:

@@ -43,7 +43,6 @@ def render(
     data: bytes, spec: TransformSpec, *, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> RenderResult:
     """Render data as spec says; raises the typed errors of config.errors on bad input."""
-    vips.configure()
     info = probe(data, max_pixels)
     output = spec.format.type or info.default_output
     if _passes_through(data, spec, info, output):

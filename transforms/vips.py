@@ -77,7 +77,7 @@ def translated() -> Iterator[None]:
     The message does not quote libvips. libvips keeps one error buffer for the whole process,
     which pyvips reads when it raises: under concurrent renders the text is often another
     thread's. A truncated JPEG's 400 read "unable to call jpegsave_buffer", or the XML parse
-    error of another caller's SVG, tag names and all, in 45 of 243 failures beside one. The
+    error of another caller's SVG, tag names and all, in 42-45 of ~230 refusals beside one. The
     text goes to the debug log, for operators, as what it is.
     """
     try:
