@@ -1,11 +1,12 @@
 """A bound on the source bytes the process holds at once, across every request.
 
 Every request that reads a source (an upload's body, a URL download, a stored original) opens an
-account with ``SourceBudget.account()`` and charges the bytes as they arrive; they are given
-back when the request's render is done. A charge that would pass the budget is refused with 503
-OVERLOADED, so many large sources at once cannot take the process's memory (sixteen 50 MiB
-uploads held 1.16 GB before). Bytes, not request slots: a source that hangs or trickles holds
-next to nothing, so it cannot shut renders out the way a slot held for its 10 s would.
+account with ``SourceBudget.account()`` and charges the bytes as they arrive (a stored original by
+its size, before it is read); they are given back when the request's render is done. A charge that
+would pass the budget is refused with 503 OVERLOADED, so many large sources at once cannot take the
+process's memory (sixteen 50 MiB uploads held 1.16 GB before). Bytes, not request slots: a source
+that hangs or trickles holds next to nothing, so it cannot shut renders out the way a slot held for
+its 10 s would.
 """
 
 from __future__ import annotations

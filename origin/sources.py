@@ -128,12 +128,19 @@ class Sources:
             return (await self._read_upload(value, key_id))[0]
         key = storage_key(value)
         info = await self._storage.head(key)
-        if info is not None and info.size > self._settings.max_source_bytes:
+        if info is None:
+            raise SourceNotFound(f"No object {value!r} in storage.")
+        if info.size > self._settings.max_source_bytes:
             raise oversize(info.size, self._settings.max_source_bytes)
-        stored = await self._storage.get(key) if info is not None else None
+        # Charged before the read, as a download is charged as it streams in (fetch.py): an
+        # origin at its budget refuses without reading the object at all.
+        charge(info.size)
+        stored = await self._storage.get(key)
         if stored is None:
             raise SourceNotFound(f"No object {value!r} in storage.")
-        charge(len(stored.data))  # a download is charged as it streams in (fetch.py)
+        if len(stored.data) > self._settings.max_source_bytes:  # replaced in between
+            raise oversize(len(stored.data), self._settings.max_source_bytes)
+        charge(max(0, len(stored.data) - info.size))
         return stored.data
 
 

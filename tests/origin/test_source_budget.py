@@ -14,14 +14,19 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from starlette.testclient import TestClient
 
+import origin.app
 import origin.budget
 import origin.uploads
+from cache.filetree import FileTreeStore
+from cache.store import ObjectInfo, StoredObject
 from config import load_settings
 from origin import create_app
+from origin.budget import SourceBudget
 from tests.support.http_source import Exchange, HttpSource
 
-from .conftest import FIXTURES, KEY_ALPHA, origin_environ
+from .conftest import FIXTURES, KEY_ALPHA, origin_environ, put_in_storage
 
 ALPHA = {"X-API-Key": KEY_ALPHA}
 CAP = 300_000  # IMGSTAX_MAX_SOURCE_BYTES here: a budget of 1.2 MB
@@ -167,3 +172,45 @@ def test_an_upload_body_that_trickles_in_is_cut_off_with_408(
 def test_the_budget_is_four_sources_of_the_largest_size_and_never_under_64_mib() -> None:
     assert origin.budget.budget_for(50 * 1024 * 1024).limit == 200 * 1024 * 1024
     assert origin.budget.budget_for(CAP).limit == 64 * 1024 * 1024
+
+
+class CountingStorage:
+    """The data dir's storage/ folder, counting the objects read out of it."""
+
+    def __init__(self, root: Path) -> None:
+        self.inner = FileTreeStore(root)
+        self.reads = 0
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        return await self.inner.head(key)
+
+    async def get(self, key: str) -> StoredObject | None:
+        self.reads += 1
+        return await self.inner.get(key)
+
+
+def test_a_stored_original_is_charged_before_it_is_read(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    budget = SourceBudget(4 * CAP)
+    monkeypatch.setattr(origin.app, "budget_for", lambda _: budget)
+    key = put_in_storage(data_dir, "photo-medium-1024x768-camera.jpg")
+    storage = CountingStorage(data_dir / "storage")
+    settings = load_settings(origin_environ(data_dir, max_source_bytes=str(CAP)))
+    with TestClient(create_app(settings, storage=storage)) as client:
+
+        def resize(width: int) -> httpx.Response:
+            body = {"source": {"storageKey": key}, "width": width}
+            return client.post("/v1/resize", json=body, headers=ALPHA)
+
+        assert resize(200).status_code == 200 and storage.reads == 1
+        assert budget.used == 0  # given back once the render was done
+        # Other requests hold all but 100 KB: the 180 KB object is refused before a byte of
+        # it is read, and read once they have given their bytes back.
+        budget.used = budget.limit - 100_000
+        refused = resize(201)
+        assert refused.status_code == 503 and refused.json()["code"] == "OVERLOADED"
+        assert refused.headers["retry-after"] == "1"
+        assert storage.reads == 1
+        budget.used = 0
+        assert resize(202).status_code == 200 and storage.reads == 2
