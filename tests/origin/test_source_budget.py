@@ -214,3 +214,26 @@ def test_a_stored_original_is_charged_before_it_is_read(
         assert storage.reads == 1
         budget.used = 0
         assert resize(202).status_code == 200 and storage.reads == 2
+
+
+class ReplacedInBetween(CountingStorage):
+    """An object replaced between head and get by one over the size limit."""
+
+    async def get(self, key: str) -> StoredObject | None:
+        self.reads += 1
+        return StoredObject(b"\xff\xd8" + b"\0" * CAP, "image/jpeg")
+
+
+def test_a_stored_original_replaced_by_an_oversize_one_while_read_is_refused(
+    data_dir: Path,
+) -> None:
+    key = put_in_storage(data_dir, "photo-medium-1024x768-camera.jpg")
+    storage = ReplacedInBetween(data_dir / "storage")
+    settings = load_settings(origin_environ(data_dir, max_source_bytes=str(CAP)))
+    with TestClient(create_app(settings, storage=storage)) as client:
+        body = {"source": {"storageKey": key}, "width": 200}
+        answer = client.post("/v1/resize", json=body, headers=ALPHA)
+    assert storage.reads == 1
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "INVALID_REQUEST"
+    assert f"exceeds maximum allowed size ({CAP} bytes)" in answer.json()["message"]
